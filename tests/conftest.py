@@ -1,0 +1,62 @@
+"""Shared test fixtures: the real radiographs in ../shared/data, reached through XRAYKIT_DATA."""
+
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(os.environ.get("XRAYKIT_DATA") or ROOT.parent / "shared" / "data")
+
+
+def _require(path: pathlib.Path) -> pathlib.Path:
+    if not path.exists():
+        pytest.skip(f"real test data not found at {path}: set XRAYKIT_DATA to the shared data folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+    """The folder of real radiographs (see ../shared/data/README.md)."""
+    return _require(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def pneumonia_npz(shared_data) -> pathlib.Path:
+    """PneumoniaMNIST 28 px, rebuilt copy (not byte-identical to the official file)."""
+    return _require(shared_data / "pneumoniamnist" / "pneumoniamnist_28.npz")
+
+
+@pytest.fixture(scope="session")
+def pneumonia(pneumonia_npz):
+    """The PneumoniaMNIST dataset object (full splits)."""
+    from xraykit.datasets import load
+
+    return load(pneumonia_npz)
+
+
+@pytest.fixture(scope="session")
+def pneumonia_small(pneumonia):
+    """A stratified smoke-sized subset of PneumoniaMNIST (256/128/128)."""
+    return pneumonia.for_profile("smoke")
+
+
+@pytest.fixture(scope="session")
+def dicom_dir(shared_data) -> pathlib.Path:
+    """Folder with the two real DICOM chest radiographs."""
+    return _require(shared_data / "dicom")
+
+
+@pytest.fixture(scope="session")
+def nih_dir(shared_data) -> pathlib.Path:
+    """The 64-image NIH ChestX-ray14 sample with labels.csv."""
+    return _require(shared_data / "nih_cxr14_sample")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same seeds."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    yield

@@ -1,0 +1,46 @@
+"""xraykit: helpers for a Keras 3 course on deep learning for chest X-rays.
+
+Data flows one way: datasets → preprocessing → augmentation → models → training →
+evaluation / explain. Plotting and widgets sit on top.
+"""
+
+from xraykit.datasets import (
+    XRayDataset, course_data, download, info, list_datasets, load, load_folder, synthetic,
+)
+from xraykit.dicom import dicom_summary, read_dicom
+from xraykit.images import read_image, resize_square
+from xraykit.profiles import Profile, get_profile
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Profile", "XRayDataset", "course_data", "dicom_summary", "download", "environment",
+    "get_profile", "info", "list_datasets", "load", "load_folder", "read_dicom", "read_image",
+    "resize_square", "synthetic",
+]
+
+
+def environment() -> dict[str, str]:
+    """Versions, Keras backend and devices, as lessons print them in their setup cell.
+
+    Returns:
+        A dict of names to versions or descriptions; also printed one per line.
+    """
+    import platform
+
+    import keras
+    import numpy
+
+    from xraykit.profiles import gpu_available
+
+    details = {
+        "python": platform.python_version(),
+        "xraykit": __version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": numpy.__version__,
+        "gpu": "yes" if gpu_available() else "no (CPU)",
+    }
+    for key, value in details.items():
+        print(f"{key:>8}: {value}")
+    return details

@@ -1,0 +1,723 @@
+"""The dataset registry, verified downloads, and loading of arrays, files and folders.
+
+The registry is ``datasets.yaml`` (top level of the repository, shipped inside the installed
+package). Downloads go through :func:`keras.utils.get_file` with the registry's checksum and
+are cached under ``$KERAS_HOME/datasets/xraykit`` (``~/.keras`` by default; override with
+``XRAYKIT_CACHE``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import hashlib
+import os
+import pathlib
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from xraykit import synthetic as _synthetic
+from xraykit.images import read_image, resize_square
+
+CACHE_ENV = "XRAYKIT_CACHE"
+DATA_ENV = "XRAYKIT_DATA"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
+SPLITS = ("train", "val", "test")
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+def registry_path() -> pathlib.Path:
+    """Finds ``datasets.yaml``: inside the installed package, else at the repository root.
+
+    Returns:
+        Path of the registry file.
+
+    Raises:
+        FileNotFoundError: If neither location holds it.
+    """
+    here = pathlib.Path(__file__).resolve().parent
+    for candidate in (here / "datasets.yaml", here.parent / "datasets.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        "datasets.yaml not found next to the xraykit package or at the repository root; "
+        "reinstall xraykit (pip install 'xraykit @ git+...')."
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def registry() -> dict[str, dict[str, Any]]:
+    """Reads the dataset registry.
+
+    Returns:
+        Mapping of dataset name to its entry (title, task, class_names, files, ...).
+    """
+    import yaml
+
+    with open(registry_path(), encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["datasets"]
+
+
+def list_datasets() -> list[str]:
+    """Lists the names of the registered datasets.
+
+    Returns:
+        Names, in registry order.
+    """
+    return list(registry())
+
+
+def info(name: str) -> dict[str, Any]:
+    """Returns a dataset's registry entry.
+
+    Args:
+        name: A registered name, e.g. ``"pneumoniamnist"`` (case-insensitive).
+
+    Returns:
+        The entry, with its ``name`` added.
+
+    Raises:
+        KeyError: If the name is not registered.
+    """
+    key = name.strip().lower()
+    entries = registry()
+    if key not in entries:
+        raise KeyError(f"Unknown dataset {name!r}. Registered: {', '.join(entries)}.")
+    return {"name": key, **entries[key]}
+
+
+def _file_entry(name: str, size: int) -> dict[str, Any]:
+    entry = info(name)
+    if entry.get("access") != "direct":
+        how = entry.get("instructions", "see its homepage")
+        raise ValueError(
+            f"{name} cannot be downloaded automatically (access: {entry.get('access')}). {how} "
+            f"Then load it with xraykit.datasets.load_folder(...) or load('<file>.npz')."
+        )
+    files = {int(k): v for k, v in entry.get("files", {}).items()}
+    if int(size) not in files:
+        raise ValueError(f"{name} has no {size} px file; sizes: {sorted(files)}.")
+    return files[int(size)]
+
+
+# --------------------------------------------------------------------------------------------
+# Verified download
+# --------------------------------------------------------------------------------------------
+def cache_dir() -> pathlib.Path:
+    """Where downloads are cached: ``$XRAYKIT_CACHE``, else ``$KERAS_HOME`` or ``~/.keras``.
+
+    Returns:
+        The directory that holds the ``datasets/xraykit`` cache folder.
+    """
+    root = os.environ.get(CACHE_ENV) or os.environ.get("KERAS_HOME") or "~/.keras"
+    return pathlib.Path(root).expanduser()
+
+
+def file_checksum(path: str | os.PathLike, algorithm: str = "md5") -> str:
+    """Computes a file's checksum.
+
+    Args:
+        path: The file.
+        algorithm: ``"md5"`` or ``"sha256"``.
+
+    Returns:
+        The hex digest.
+    """
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _expected_hash(entry: dict[str, Any]) -> tuple[str, str]:
+    for algorithm in ("sha256", "md5"):
+        if entry.get(algorithm):
+            return algorithm, entry[algorithm]
+    raise ValueError("registry file entry has no checksum")
+
+
+def download(name: str, size: int = 28, url: str | None = None) -> pathlib.Path:
+    """Downloads a registered file once, verifies its checksum, and returns the cached path.
+
+    A cached file whose checksum does not match is removed and fetched again; a download that
+    fails or does not match is removed, so nothing invalid stays in the cache.
+
+    Args:
+        name: A registered dataset with ``access: direct``.
+        size: Image size of the file (e.g. 28, 64, 128, 224 for MedMNIST).
+        url: Another address serving the same file (a mirror); the checksum still applies.
+
+    Returns:
+        Path of the verified file.
+
+    Raises:
+        ValueError: If the dataset is not directly downloadable or the size is unknown.
+        ConnectionError: If the file cannot be fetched (offline, server down, bad checksum).
+    """
+    import keras
+
+    entry = _file_entry(name, size)
+    algorithm, expected = _expected_hash(entry)
+    origin = url or entry["url"]
+    folder = cache_dir() / "datasets" / "xraykit"
+    target = folder / entry["filename"]
+    if target.exists() and file_checksum(target, algorithm) != expected:
+        print(f"{target}: cached file fails its {algorithm} check; removing it and fetching again.")
+        target.unlink()
+    try:
+        path = keras.utils.get_file(
+            fname=entry["filename"], origin=origin, file_hash=expected,
+            hash_algorithm=algorithm, cache_dir=str(cache_dir()), cache_subdir="datasets/xraykit",
+        )
+    except (Exception, KeyboardInterrupt) as err:
+        if target.exists():
+            target.unlink()
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        raise ConnectionError(
+            f"Could not download {name} ({size} px) from {origin}: {err}\n"
+            f"If you are offline, download the file elsewhere and pass it directly: "
+            f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} to the "
+            f"folder that holds it."
+        ) from err
+    return pathlib.Path(path)
+
+
+def verify(name: str, size: int | None = None) -> dict[int, str]:
+    """Checks the cached files of a dataset against the registry's checksums.
+
+    Args:
+        name: A registered dataset.
+        size: One size to check; ``None`` checks every size.
+
+    Returns:
+        Mapping of size to ``"ok"``, ``"missing"`` or ``"checksum mismatch"``.
+    """
+    entry = info(name)
+    files = {int(k): v for k, v in entry.get("files", {}).items()}
+    status = {}
+    for file_size, file_entry in sorted(files.items()):
+        if size is not None and file_size != int(size):
+            continue
+        path = cache_dir() / "datasets" / "xraykit" / file_entry["filename"]
+        if not path.exists():
+            status[file_size] = "missing"
+            continue
+        algorithm, expected = _expected_hash(file_entry)
+        ok = file_checksum(path, algorithm) == expected
+        status[file_size] = "ok" if ok else "checksum mismatch"
+    return status
+
+
+# --------------------------------------------------------------------------------------------
+# The dataset object
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class XRayDataset:
+    """Train/validation/test arrays of one dataset.
+
+    Images are float32 ``(N, H, W, 1)`` in [0, 1]. Labels are int32 ``(N, 1)`` for binary
+    tasks, ``(N, L)`` for multi-label tasks (float32 with NaN where a label is unknown) and
+    ``(N,)`` class indices for multi-class tasks.
+
+    Attributes:
+        name: Dataset name.
+        task: ``"binary"``, ``"multilabel"`` or ``"multiclass"``.
+        class_names: Names of the classes (binary: negative then positive).
+        x_train: Training images.
+        y_train: Training labels.
+        x_val: Validation images.
+        y_val: Validation labels.
+        x_test: Test images.
+        y_test: Test labels.
+        source: Where the data came from (a path, a URL, or ``"synthetic"``).
+        synthetic: Whether the images are procedural phantoms.
+    """
+
+    name: str
+    task: str
+    class_names: list[str]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str = ""
+    synthetic: bool = False
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape of one image, ``(H, W, 1)``."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (labels for multi-label, 1 output for binary)."""
+        return len(self.class_names)
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Returns ``(images, labels)`` of ``"train"``, ``"val"`` or ``"test"``."""
+        if name not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, not {name!r}.")
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def class_counts(self) -> dict[str, dict[str, int]]:
+        """Counts positives per class in each split.
+
+        Returns:
+            ``{split: {class_name: count}}``; for binary tasks both classes are counted.
+        """
+        counts = {}
+        for split in SPLITS:
+            _, labels = self.split(split)
+            if self.task == "multiclass":
+                values = np.bincount(labels.astype(int).ravel(), minlength=self.num_classes)
+            elif self.task == "binary":
+                positives = int(np.nansum(labels))
+                values = [len(labels) - positives, positives]
+            else:
+                values = np.nansum(labels, axis=0).astype(int)
+            counts[split] = {c: int(v) for c, v in zip(self.class_names, values)}
+        return counts
+
+    def subset(self, max_train: int | None = None, max_val: int | None = None,
+               max_test: int | None = None, seed: int = 0) -> XRayDataset:
+        """Draws a stratified random subset of each split.
+
+        Args:
+            max_train: Most training images kept (``None`` keeps all).
+            max_val: Most validation images kept.
+            max_test: Most test images kept.
+            seed: Random seed of the draw.
+
+        Returns:
+            A new :class:`XRayDataset`; class proportions are kept (on the first label for
+            multi-label tasks).
+        """
+        rng = np.random.default_rng(seed)
+        parts = {}
+        for split, limit in zip(SPLITS, (max_train, max_val, max_test)):
+            images, labels = self.split(split)
+            if limit is None or limit >= len(images):
+                parts[split] = (images, labels)
+                continue
+            strata = labels.reshape(len(labels), -1)[:, 0]
+            strata = np.nan_to_num(strata, nan=-1).astype(int)
+            chosen = []
+            for value in np.unique(strata):
+                members = np.flatnonzero(strata == value)
+                take = max(1, round(limit * len(members) / len(images)))
+                chosen.append(rng.choice(members, min(take, len(members)), replace=False))
+            index = np.sort(np.concatenate(chosen))[:limit]
+            parts[split] = (images[index], labels[index])
+        return dataclasses.replace(
+            self, x_train=parts["train"][0], y_train=parts["train"][1],
+            x_val=parts["val"][0], y_val=parts["val"][1],
+            x_test=parts["test"][0], y_test=parts["test"][1],
+        )
+
+    def for_profile(self, profile, seed: int = 0) -> XRayDataset:
+        """Cuts the splits to a run profile's sizes (see :mod:`xraykit.profiles`).
+
+        Args:
+            profile: A profile name or :class:`xraykit.profiles.Profile`.
+            seed: Random seed of the stratified draw.
+
+        Returns:
+            The subset.
+        """
+        from xraykit.profiles import get_profile
+
+        profile = get_profile(profile)
+        return self.subset(profile.max_train, profile.max_val, profile.max_test, seed=seed)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{s} {len(self.split(s)[0])}" for s in SPLITS)
+        flag = " [SYNTHETIC]" if self.synthetic else ""
+        return (f"XRayDataset({self.name}{flag}: {self.task}, classes {self.class_names}, "
+                f"images {self.image_shape}, {sizes}; source {self.source})")
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+def _infer_task(labels: np.ndarray) -> str:
+    labels = labels.reshape(len(labels), -1)
+    if labels.shape[1] > 1:
+        return "multilabel"
+    return "binary" if set(np.unique(labels)) <= {0, 1} else "multiclass"
+
+
+def _images_to_float(images: np.ndarray, path, key: str) -> np.ndarray:
+    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets: luminance
+        images = images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    elif images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3:
+        raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, 1|3), got {images.shape}.")
+    if images.dtype == np.uint8:
+        return (images / 255.0).astype(np.float32)[..., None]
+    if images.dtype == np.uint16:
+        return (images / 65535.0).astype(np.float32)[..., None]
+    if images.dtype.kind == "f" and np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1:
+        return images.astype(np.float32)[..., None]
+    raise ValueError(
+        f"{path}: {key} must be uint8/uint16, or float in [0, 1]; got {images.dtype} "
+        f"in [{images.min()}, {images.max()}]."
+    )
+
+
+def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
+             class_names: Sequence[str] | None = None) -> XRayDataset:
+    """Loads a MedMNIST-style ``.npz`` file, validating its keys, shapes, dtypes and labels.
+
+    Args:
+        path: A ``.npz`` with ``train_images``, ``train_labels``, ``val_*`` and ``test_*``.
+        name: Dataset name; a registered name found in the file name is used by default and
+            gives the class names and task.
+        task: Overrides the task (inferred from the labels otherwise).
+        class_names: Overrides the class names.
+
+    Returns:
+        The :class:`XRayDataset`.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If a key is missing or a shape, dtype or label is wrong.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file.")
+    if name is None:
+        stem = path.stem.lower()
+        name = next((n for n in list_datasets() if stem == n or stem.startswith(n + "_")), stem)
+    entry = registry().get(name, {})
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable .npz file ({err}).") from err
+    with archive:
+        missing = [f"{s}_{k}" for s in SPLITS for k in ("images", "labels")
+                   if f"{s}_{k}" not in archive.files]
+        if missing:
+            raise ValueError(f"{path}: missing keys {missing}; found {archive.files}. "
+                             "Expected MedMNIST layout: train/val/test _images and _labels.")
+        arrays = {}
+        for split in SPLITS:
+            images = _images_to_float(archive[f"{split}_images"], path, f"{split}_images")
+            labels = archive[f"{split}_labels"]
+            if len(labels) != len(images):
+                raise ValueError(f"{path}: {split} has {len(images)} images but {len(labels)} labels.")
+            if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and np.isinf(labels).any()):
+                raise ValueError(f"{path}: {split}_labels must be numeric, got {labels.dtype}.")
+            arrays[split] = (images, labels)
+    task = task or entry.get("task") or _infer_task(arrays["train"][1])
+    names = list(class_names or entry.get("class_names") or [])
+    for split, (images, labels) in arrays.items():
+        if task == "multiclass":
+            labels = labels.reshape(-1).astype(np.int32)
+        elif task == "binary":
+            labels = labels.reshape(-1, 1).astype(np.int32)
+        else:
+            labels = labels.reshape(len(labels), -1)
+            labels = labels.astype(np.float32 if np.isnan(labels).any() else np.int32)
+        known = labels[~np.isnan(labels)] if labels.dtype.kind == "f" else labels
+        high = int(known.max()) if known.size else 0
+        if known.size and known.min() < 0 or (task != "multiclass" and high > 1):
+            raise ValueError(f"{path}: {split}_labels for a {task} task must be 0/1, "
+                             f"found values in [{known.min()}, {high}].")
+        if names and task == "multiclass" and high >= len(names):
+            raise ValueError(f"{path}: label {high} but only {len(names)} class names.")
+        arrays[split] = (images, labels)
+    if not names:
+        width = arrays["train"][1].reshape(len(arrays["train"][1]), -1).shape[1]
+        count = {"binary": 2, "multilabel": width}.get(task, int(arrays["train"][1].max()) + 1)
+        names = [f"class_{i}" for i in range(count)]
+    if task == "multilabel" and arrays["train"][1].shape[1] != len(names):
+        raise ValueError(f"{path}: {arrays['train'][1].shape[1]} labels but {len(names)} class names.")
+    return XRayDataset(name, task, names, *arrays["train"], *arrays["val"], *arrays["test"],
+                       source=str(path))
+
+
+def load(name_or_path: str | os.PathLike, size: int = 28) -> XRayDataset:
+    """Loads a registered dataset (downloaded and verified once) or a local ``.npz`` file.
+
+    Args:
+        name_or_path: A registered name such as ``"pneumoniamnist"``, or a path to a
+            MedMNIST-style ``.npz`` (loaded without a checksum, with its layout validated).
+            ``"synthetic"`` gives procedural phantoms.
+        size: Image size for registered datasets.
+
+    Returns:
+        The :class:`XRayDataset`.
+    """
+    text = os.fspath(name_or_path)
+    if text.lower() == "synthetic":
+        return synthetic(image_size=size)
+    if text.lower().endswith(".npz") or os.sep in text or os.path.exists(text):
+        return load_npz(text)
+    return load_npz(download(text, size=size), name=text.lower())
+
+
+def synthetic(n: int = 1200, image_size: int = 28, seed: int = 0,
+              task: str = "binary") -> XRayDataset:
+    """Procedural chest phantoms split 70/15/15 into train/val/test.
+
+    Args:
+        n: Total number of images.
+        image_size: Side of the square images.
+        seed: Random seed.
+        task: ``"binary"`` (opacity or not) or ``"multilabel"`` (opacity per lung zone).
+
+    Returns:
+        An :class:`XRayDataset` flagged ``synthetic=True``.
+    """
+    images, labels, _ = _synthetic.phantoms(n, image_size, seed=seed, task=task)
+    n_train, n_val = int(n * 0.7), int(n * 0.15)
+    cuts = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n))
+    names = ["no opacity", "opacity"] if task == "binary" else list(_synthetic.ZONES)
+    parts = [array for cut in cuts for array in (images[cut], labels[cut])]
+    return XRayDataset(f"synthetic-{task}", task, names, *parts, source="synthetic", synthetic=True)
+
+
+def _offline_banner(reason: str) -> None:
+    line = "=" * 78
+    print(f"{line}\nSYNTHETIC DATA: {reason}\nThe lesson continues on procedural phantoms; "
+          f"numbers will not match real radiographs.\nTo use real data, connect to the internet "
+          f"or set {DATA_ENV} to a folder or .npz.\n{line}", file=sys.stdout)
+
+
+def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathLike | None = None,
+                seed: int = 0) -> XRayDataset:
+    """The data a lesson runs on: a local override, else the registry, else synthetic.
+
+    Args:
+        name: Registered dataset, e.g. ``"pneumoniamnist"`` or ``"chestmnist"``.
+        profile: Run profile (name or object); gives the image size and subset sizes.
+        data: A ``.npz`` file, or a folder holding ``<name>/<name>_<size>.npz`` or
+            ``<name>_<size>.npz`` (like ``../shared/data``). Defaults to ``$XRAYKIT_DATA``.
+        seed: Seed of the profile's stratified subset.
+
+    Returns:
+        The dataset, cut to the profile. When neither the override nor the download works,
+        synthetic phantoms with a printed banner saying so.
+    """
+    from xraykit.profiles import get_profile
+
+    profile = get_profile(profile)
+    size = profile.image_size
+    data = data if data is not None else os.environ.get(DATA_ENV) or None
+    dataset = None
+    if data:
+        root = pathlib.Path(data)
+        candidates = [root] if root.suffix == ".npz" else [
+            root / name / f"{name}_{size}.npz", root / f"{name}_{size}.npz",
+            root / name / f"{name}_28.npz", root / f"{name}_28.npz",
+        ]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is not None:
+            dataset = load_npz(found, name=name)
+        else:
+            print(f"{data}: no {name} file there (looked for {', '.join(map(str, candidates))}).")
+    if dataset is None:
+        try:
+            dataset = load(name, size=size)
+        except (ConnectionError, ValueError) as err:
+            _offline_banner(f"{name} could not be loaded ({str(err).splitlines()[0]})")
+            task = "multilabel" if info(name)["task"] == "multilabel" else "binary"
+            dataset = synthetic(n=2000, image_size=size, seed=seed, task=task)
+    return dataset.for_profile(profile, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Folders of image files
+# --------------------------------------------------------------------------------------------
+def _natural_key(path: pathlib.Path):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
+    """Lists image files (PNG, JPEG, DICOM, TIFF, BMP) under a folder, recursively, sorted."""
+    folder = pathlib.Path(folder)
+    return sorted((p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES),
+                  key=lambda p: (str(p.parent), _natural_key(p)))
+
+
+@dataclasses.dataclass
+class FolderData:
+    """Images read from a folder.
+
+    Attributes:
+        images: Float32 ``(N, S, S, 1)`` in [0, 1].
+        labels: Int32 ``(N, 1)`` (binary), ``(N,)`` (multiclass) or ``(N, L)``.
+        paths: The file of each image.
+        class_names: Names of the classes.
+        task: ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
+        failed: ``{path: reason}`` for files that could not be read.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+    class_names: list[str]
+    task: str
+    failed: dict[str, str]
+
+
+def _folder_items(folder: pathlib.Path, labels_csv, image_column, label_columns):
+    """Pairs each file with its label row, from class subfolders or a labels CSV."""
+    csv_path = pathlib.Path(labels_csv) if labels_csv else folder / "labels.csv"
+    if labels_csv or csv_path.is_file():
+        if not csv_path.is_file():
+            raise FileNotFoundError(f"{csv_path}: labels CSV not found.")
+        with open(csv_path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            raise ValueError(f"{csv_path}: no rows.")
+        columns = list(rows[0])
+        if image_column not in columns:
+            raise ValueError(f"{csv_path}: no {image_column!r} column; columns are {columns}.")
+        label_columns = list(label_columns or [c for c in columns if c != image_column][:1])
+        for column in label_columns:
+            if column not in columns:
+                raise ValueError(f"{csv_path}: no {column!r} column; columns are {columns}.")
+        index = {p.name: p for p in list_images(folder)}
+        items = []
+        for row in rows:
+            path = index.get(pathlib.Path(row[image_column]).name,
+                             folder / row[image_column])
+            items.append((path, [float(row[c]) for c in label_columns]))
+        task = "binary" if len(label_columns) == 1 else "multilabel"
+        names = ["negative", label_columns[0]] if task == "binary" else label_columns
+        return items, names, task
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not classes:
+        raise ValueError(
+            f"{folder}: expected class subfolders (e.g. NORMAL/, PNEUMONIA/) or a labels.csv; "
+            "pass labels_csv=... for another CSV name."
+        )
+    items = [(p, [i]) for i, c in enumerate(classes) for p in list_images(folder / c)]
+    return items, classes, "binary" if len(classes) == 2 else "multiclass"
+
+
+def _read_resized(path, image_size, resize_mode):
+    return resize_square(read_image(path), image_size, mode=resize_mode)
+
+
+def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None,
+                image_column: str = "image", label_columns: Sequence[str] | None = None,
+                resize_mode: str = "pad", workers: int = 4, stream: bool = False,
+                batch_size: int = 32, strict: bool = False):
+    """Loads a folder of radiographs: class subfolders, or a labels CSV.
+
+    Args:
+        folder: Either class subfolders (``NORMAL/``, ``PNEUMONIA/``: Guangzhou style; binary
+            when there are two) or image files with a ``labels.csv`` (NIH style).
+        image_size: Side of the square output; the aspect ratio is kept (see ``resize_mode``).
+        labels_csv: The labels CSV, if not ``<folder>/labels.csv``.
+        image_column: CSV column with the file names.
+        label_columns: CSV columns with the 0/1 labels (default: the column after the image).
+        resize_mode: ``"pad"`` or ``"crop"`` (see :func:`xraykit.images.resize_square`).
+        workers: Threads reading files in parallel.
+        stream: Return a ``keras.utils.PyDataset`` that reads
+            batches on demand, for folders too big for memory.
+        batch_size: Batch size of the stream.
+        strict: Raise on the first unreadable file instead of reporting it.
+
+    Returns:
+        A :class:`FolderData` (``stream=False``) or a ``keras.utils.PyDataset`` of batches. Unreadable files
+        are listed by name in ``failed`` and printed, never silently dropped.
+
+    Raises:
+        FileNotFoundError: If the folder does not exist.
+        ValueError: If the folder has neither class subfolders nor a labels CSV, or no image
+            could be read.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder.")
+    items, names, task = _folder_items(folder, labels_csv, image_column, label_columns)
+    if stream:
+        return _folder_sequence_class()(items, names, task, image_size, resize_mode, batch_size,
+                                        workers)
+    images, labels, paths, failed = [], [], [], {}
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        futures = [pool.submit(_read_resized, p, image_size, resize_mode) for p, _ in items]
+        for (path, label), future in zip(items, futures):
+            try:
+                images.append(future.result())
+            except (OSError, ValueError, RuntimeError) as err:
+                if strict:
+                    raise
+                failed[str(path)] = str(err)
+                continue
+            labels.append(label)
+            paths.append(str(path))
+    if failed:
+        print(f"{len(failed)} file(s) could not be read and were left out:")
+        for path, reason in failed.items():
+            print(f"  {path}: {reason}")
+    if not images:
+        raise ValueError(f"{folder}: no readable image among {len(items)} file(s).")
+    label_array = np.asarray(labels, dtype=np.int32)
+    if task == "multiclass":
+        label_array = label_array.reshape(-1)
+    return FolderData(np.stack(images)[..., None], label_array, paths, names, task, failed)
+
+
+@functools.lru_cache(maxsize=1)
+def _folder_sequence_class():
+    """Builds the streaming class on first use, so importing xraykit does not import keras."""
+    import keras
+
+    class FolderSequence(keras.utils.PyDataset):
+        """Batches read on demand from a folder, with worker threads.
+
+        Create it through ``load_folder(..., stream=True)`` and pass it to ``model.fit`` or
+        ``model.predict``. An unreadable file makes its batch shorter; it is printed once and
+        recorded in ``failed``.
+        """
+
+        def __init__(self, items, class_names, task, image_size, resize_mode, batch_size,
+                     workers):
+            super().__init__(workers=max(1, workers), use_multiprocessing=False)
+            self.items = list(items)
+            self.class_names = class_names
+            self.task = task
+            self.image_size = image_size
+            self.resize_mode = resize_mode
+            self.batch_size = batch_size
+            self.failed: dict[str, str] = {}
+
+        def __len__(self) -> int:
+            return -(-len(self.items) // self.batch_size)
+
+        def __getitem__(self, index: int):
+            chunk = self.items[index * self.batch_size:(index + 1) * self.batch_size]
+            images, labels = [], []
+            for path, label in chunk:
+                try:
+                    images.append(_read_resized(path, self.image_size, self.resize_mode))
+                except (OSError, ValueError, RuntimeError) as err:
+                    if str(path) not in self.failed:
+                        print(f"{path}: unreadable, skipped ({err})")
+                    self.failed[str(path)] = str(err)
+                    continue
+                labels.append(label)
+            size = self.image_size
+            x = np.stack(images)[..., None] if images else np.zeros((0, size, size, 1), np.float32)
+            y = np.asarray(labels, dtype=np.int32)
+            return x, (y.reshape(-1) if self.task == "multiclass" else y)
+
+    return FolderSequence
