@@ -5,7 +5,7 @@ evaluation / explain. Plotting and widgets sit on top.
 """
 
 from xraykit.datasets import (
-    XRayDataset, course_data, download, info, list_datasets, load, load_folder, synthetic,
+    XRayDataset, course_data, download, info, list_datasets, load, load_folder,
 )
 from xraykit.dicom import dicom_summary, read_dicom
 from xraykit.images import read_image, resize_square
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Profile", "XRayDataset", "course_data", "dicom_summary", "download", "environment",
     "get_profile", "info", "list_datasets", "load", "load_folder", "read_dicom", "read_image",
-    "resize_square", "synthetic",
+    "resize_square",
 ]
 
 

@@ -158,6 +158,22 @@ def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
     return image.astype(np.float32)
 
 
+def stored_pixels(path: str | os.PathLike) -> np.ndarray:
+    """Returns the pixel values as stored in the file, before any LUT or inversion.
+
+    Useful to show what a viewer would display without photometric handling (e.g. a
+    MONOCHROME1 file looks like a negative).
+
+    Args:
+        path: A DICOM file, with or without the Part-10 header.
+
+    Returns:
+        The raw pixel array (first frame for multi-frame files).
+    """
+    ds = _read_dataset(path)
+    return _to_gray(_decode_pixels(ds, path), ds, path)
+
+
 def dicom_summary(path: str | os.PathLike) -> dict[str, Any]:
     """Summarises a DICOM file with non-identifying tags only.
 

@@ -1,0 +1,201 @@
+"""The notebook harness: execute the course's notebooks headless and check they are stored clean.
+
+``python -m xraykit course run`` (and ``make course``) executes every ``notebooks/*.ipynb`` in
+order with nbclient under one profile, writes each executed notebook and its HTML to the
+output folder, prints one line per notebook and a summary table. The tests use the same
+functions with the ``smoke`` profile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import time
+
+NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@dataclasses.dataclass
+class NotebookRun:
+    """The outcome of executing one notebook.
+
+    Attributes:
+        name: File name of the notebook.
+        status: ``"ok"`` or ``"failed"``.
+        seconds: Wall time of the execution.
+        error: The failing cell's error (empty when ``ok``).
+        output: Path of the executed notebook.
+    """
+
+    name: str
+    status: str
+    seconds: float
+    error: str = ""
+    output: str = ""
+
+
+def find_notebooks(folder: str | os.PathLike | None = None,
+                   only: list[str] | None = None) -> list[pathlib.Path]:
+    """Lists the course notebooks in lesson order.
+
+    Args:
+        folder: Folder of the notebooks (default: the repository's ``notebooks/``).
+        only: Prefixes or names to keep, e.g. ``["00", "01"]``.
+
+    Returns:
+        Sorted paths.
+
+    Raises:
+        FileNotFoundError: If the folder holds no notebook (or none matches ``only``).
+    """
+    folder = pathlib.Path(folder or NOTEBOOK_DIR)
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(o) or p.stem == o for o in only)]
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no course notebook found (filter: {only}).")
+    return paths
+
+
+def storage_problems(path: str | os.PathLike) -> list[str]:
+    """Checks a notebook is stored clean: no outputs, no execution counts, a parameters cell.
+
+    Args:
+        path: A ``.ipynb`` file.
+
+    Returns:
+        A list of problems, empty when the notebook is clean.
+    """
+    with open(path, encoding="utf-8") as handle:
+        notebook = json.load(handle)
+    problems = []
+    cells = notebook.get("cells", [])
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        if cell.get("outputs"):
+            problems.append(f"cell {index} has stored outputs")
+        if cell.get("execution_count") is not None:
+            problems.append(f"cell {index} has an execution count")
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells):
+        problems.append("no cell tagged 'parameters'")
+    return problems
+
+
+def _first_error(notebook) -> str:
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output.get('ename')}: {output.get('evalue')}"
+    return ""
+
+
+def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: str = "smoke",
+                 data: str | os.PathLike | None = None, backend: str | None = None,
+                 timeout: int = 1800, html: bool = True) -> NotebookRun:
+    """Executes one notebook headless and writes it (and its HTML) to ``out_dir``.
+
+    The kernel inherits ``XRAYKIT_PROFILE``, ``XRAYKIT_DATA`` and ``KERAS_BACKEND`` from the
+    arguments, which the notebook's ``parameters`` cell reads. A failed notebook is still
+    written, up to the failing cell, so the error can be read in context.
+
+    Args:
+        path: The notebook.
+        out_dir: Folder for the executed notebook and its HTML.
+        profile: ``smoke``, ``cpu``, ``gpu`` or ``auto``.
+        data: Folder or ``.npz`` for ``XRAYKIT_DATA`` (``None`` keeps the current setting).
+        backend: ``KERAS_BACKEND`` for the kernel (``None`` keeps the current setting).
+        timeout: Seconds allowed per cell.
+        html: Also write an HTML rendering.
+
+    Returns:
+        A :class:`NotebookRun`.
+    """
+    import nbclient
+    import nbformat
+
+    path = pathlib.Path(path)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notebook = nbformat.read(path, as_version=4)
+    saved_env = dict(os.environ)
+    os.environ["XRAYKIT_PROFILE"] = profile
+    if data is not None:
+        os.environ["XRAYKIT_DATA"] = str(pathlib.Path(data).resolve())
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    start = time.perf_counter()
+    status, error = "ok", ""
+    try:
+        nbclient.NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
+    except nbclient.exceptions.CellExecutionError as err:
+        status, error = "failed", _first_error(notebook) or str(err).strip().splitlines()[-1]
+    except Exception as err:  # kernel died, timeout
+        status, error = "failed", f"{type(err).__name__}: {err}"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+    seconds = time.perf_counter() - start
+    output = out_dir / path.name
+    nbformat.write(notebook, output)
+    if html:
+        from nbconvert import HTMLExporter
+
+        body, _ = HTMLExporter().from_notebook_node(notebook)
+        output.with_suffix(".html").write_text(body, encoding="utf-8")
+    return NotebookRun(path.name, status, seconds, error, str(output))
+
+
+def run_course(out_dir: str | os.PathLike = "build", profile: str = "auto",
+               data: str | os.PathLike | None = None, only: list[str] | None = None,
+               backend: str | None = None, timeout: int = 1800,
+               folder: str | os.PathLike | None = None) -> list[NotebookRun]:
+    """Executes the course notebooks in order, printing a line each and a summary table.
+
+    Args:
+        out_dir: Folder for executed notebooks and HTML.
+        profile: Run profile for every notebook.
+        data: Data override (``XRAYKIT_DATA``).
+        only: Notebook prefixes to run (default: all).
+        backend: Keras backend for the kernels.
+        timeout: Seconds allowed per cell.
+        folder: Folder of the notebooks.
+
+    Returns:
+        One :class:`NotebookRun` per notebook.
+    """
+    runs = []
+    paths = find_notebooks(folder, only)
+    print(f"Running {len(paths)} notebook(s), profile {profile}, output in {out_dir}/")
+    for path in paths:
+        run = run_notebook(path, out_dir, profile, data, backend, timeout)
+        runs.append(run)
+        detail = f"  {run.error}" if run.error else ""
+        print(f"{run.status.upper():6} {run.name:40} {run.seconds:8.1f} s{detail}", flush=True)
+    print(summary_table(runs))
+    return runs
+
+
+def summary_table(runs: list[NotebookRun]) -> str:
+    """Formats runs as a plain-text table with a total line.
+
+    Args:
+        runs: Results of :func:`run_notebook`.
+
+    Returns:
+        The table.
+    """
+    width = max([len(r.name) for r in runs] + [8])
+    lines = [f"{'notebook':{width}}  {'status':6}  {'seconds':>8}", "-" * (width + 18)]
+    lines += [f"{r.name:{width}}  {r.status:6}  {r.seconds:8.1f}" for r in runs]
+    failed = sum(r.status != "ok" for r in runs)
+    lines.append("-" * (width + 18))
+    lines.append(f"{'total':{width}}  {f'{failed} fail' if failed else 'ok':6}  "
+                 f"{sum(r.seconds for r in runs):8.1f}")
+    return "\n".join(lines)
