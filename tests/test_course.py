@@ -1,0 +1,44 @@
+"""The notebook harness: storage checks, execution results and the summary table."""
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from xraykit import course
+
+
+def _notebook(path, sources, tagged=True, executed=False):
+    notebook = new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    notebook.cells = [new_code_cell(s) for s in sources]
+    if tagged:
+        notebook.cells[0].metadata["tags"] = ["parameters"]
+    if executed:
+        notebook.cells[0].execution_count = 1
+        notebook.cells[0].outputs = [nbformat.v4.new_output("stream", text="hi\n")]
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_storage_problems(tmp_path):
+    assert course.storage_problems(_notebook(tmp_path / "a.ipynb", ["x = 1"])) == []
+    dirty = course.storage_problems(_notebook(tmp_path / "b.ipynb", ["x = 1"], executed=True))
+    assert dirty == ["cell 0 has stored outputs", "cell 0 has an execution count"]
+    untagged = course.storage_problems(_notebook(tmp_path / "c.ipynb", ["x = 1"], tagged=False))
+    assert untagged == ["no cell tagged 'parameters'"]
+
+
+def test_run_course_reports_each_notebook(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "01_ok.ipynb",
+              ["import os\nPROFILE = os.environ['XRAYKIT_PROFILE']", "print('profile', PROFILE)"])
+    _notebook(folder / "02_broken.ipynb", ["x = 1", "raise ValueError('lesson bug')"])
+    runs = course.run_course(tmp_path / "out", profile="smoke", folder=folder)
+    assert [(r.name, r.status) for r in runs] == [("01_ok.ipynb", "ok"), ("02_broken.ipynb", "failed")]
+    assert "ValueError: lesson bug" in runs[1].error
+    executed = nbformat.read(tmp_path / "out" / "01_ok.ipynb", as_version=4)
+    assert "profile smoke" in executed.cells[1].outputs[0]["text"]
+    assert (tmp_path / "out" / "02_broken.html").exists()  # failures are kept for reading
+    printed = capsys.readouterr().out
+    assert "FAILED 02_broken.ipynb" in printed and "1 fail" in printed
