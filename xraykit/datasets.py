@@ -15,6 +15,7 @@ import hashlib
 import os
 import pathlib
 import re
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,7 @@ CACHE_ENV = "XRAYKIT_CACHE"
 DATA_ENV = "XRAYKIT_DATA"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
+DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is abandoned
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,6 +174,8 @@ def download(name: str, size: int = 28, url: str | None = None) -> pathlib.Path:
     if target.exists() and file_checksum(target, algorithm) != expected:
         print(f"{target}: cached file fails its {algorithm} check; removing it and fetching again.")
         target.unlink()
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a stalled connection fails instead of hanging
     try:
         path = keras.utils.get_file(
             fname=entry["filename"], origin=origin, file_hash=expected,
@@ -188,6 +192,8 @@ def download(name: str, size: int = 28, url: str | None = None) -> pathlib.Path:
             f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} to the "
             f"folder that holds it."
         ) from err
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
     return pathlib.Path(path)
 
 
