@@ -1,0 +1,135 @@
+"""Tests for xraykit.augmentation: presets, determinism, use inside fit and in the input pipeline."""
+
+import numpy as np
+import pytest
+
+import keras
+from xraykit import augmentation as aug
+
+
+@pytest.fixture(scope="module")
+def batch(pneumonia_small):
+    return pneumonia_small.x_train[:16]
+
+
+def _tiny_model(augmentation=None):
+    inputs = keras.Input((28, 28, 1))
+    h = augmentation(inputs) if augmentation is not None else inputs
+    h = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(h))
+    model.compile("adam", "binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+    return model
+
+
+def test_presets_shapes_ranges_and_strength_order(batch):
+    diffs = {}
+    for preset in aug.PRESETS:
+        out = aug.augment_numpy(batch, preset, seed=3)
+        assert out.shape == batch.shape and out.dtype == np.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        diffs[preset] = float(np.abs(out - batch).mean())
+    assert diffs["none"] == 0.0
+    assert 0 < diffs["light"] < diffs["medium"] < diffs["heavy"]
+    assert np.array_equal(aug.augment_numpy(batch, "heavy", strength=0.0), batch)
+    assert float(np.abs(aug.augment_numpy(batch, "light", seed=3, strength=3.0) - batch).mean()) \
+        > diffs["light"]
+
+
+def test_seeded_and_deterministic(batch):
+    a = aug.augment_numpy(batch, "medium", seed=7)
+    b = aug.augment_numpy(batch, "medium", seed=7)
+    c = aug.augment_numpy(batch, "medium", seed=8)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_xray_safe_defaults():
+    for preset in aug.PRESETS:
+        names = [type(layer).__name__ for layer in aug.augmentation_layers(preset).layers]
+        assert "RandomFlip" not in names and "RandAugment" not in names
+        assert "Identity" in names if preset == "none" else "ClipToUnit" in names
+    flip = [layer for layer in aug.augmentation_layers("light", horizontal_flip=True).layers
+            if isinstance(layer, keras.layers.RandomFlip)]
+    assert len(flip) == 1 and flip[0].mode == "horizontal"
+    rot = aug.augmentation_layers("heavy").layers[0]
+    assert isinstance(rot, keras.layers.RandomRotation)
+    assert max(abs(f) for f in np.ravel(rot.factor)) * 360 <= 15.0 + 1e-6
+    with pytest.raises(ValueError, match="unknown augmentation preset"):
+        aug.augmentation_layers("extreme")
+    with pytest.raises(ValueError, match="strength"):
+        aug.augmentation_layers("light", strength=-1)
+    rows = aug.describe_presets()
+    assert [r["preset"] for r in rows] == list(aug.PRESETS) and rows[0]["rotation"] == 0.0
+
+
+def test_saved_and_reloaded_with_model(tmp_path, pneumonia_small):
+    model = _tiny_model(aug.augmentation_layers("heavy", seed=0))
+    x = pneumonia_small.x_train
+    pred = model.predict(x[:8], verbose=0)
+    # inference does not augment: two predictions are identical
+    assert np.array_equal(pred, model.predict(x[:8], verbose=0))
+    path = tmp_path / "aug.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert np.allclose(reloaded.predict(x[:8], verbose=0), pred, atol=1e-6)
+
+
+def test_augmented_dataset_in_fit(pneumonia_small):
+    x, y = pneumonia_small.x_train, pneumonia_small.y_train
+    ds = aug.augmented_dataset(x, y, "light", batch_size=64, seed=0)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        assert isinstance(ds, tf.data.Dataset)
+        xb, yb = next(iter(ds))
+        xb, yb = xb.numpy(), yb.numpy()
+    else:
+        assert isinstance(ds, keras.utils.PyDataset) and len(ds) == 4
+        xb, yb = ds[0]
+    assert xb.shape == (64, 28, 28, 1) and yb.shape == (64, 1)
+    assert 0.0 <= xb.min() and xb.max() <= 1.0
+    py = aug.augmented_dataset(x[:32], y[:32], "none", batch_size=16, backend="pydataset",
+                               shuffle=False)
+    assert np.array_equal(py[1][0], x[16:32])
+    if keras.backend.backend() != "tensorflow":
+        with pytest.raises(ValueError, match="pydataset"):
+            aug.augmented_dataset(x, y, backend="tensorflow")
+    with pytest.raises(ValueError, match="differ in length"):
+        aug.augmented_dataset(x, y[:10])
+
+
+def test_mixup_and_cutmix(pneumonia_small):
+    labels = pneumonia_small.y_train[:, 0]
+    idx = np.concatenate([np.flatnonzero(labels == 0)[:8], np.flatnonzero(labels == 1)[:8]])
+    batch, y = pneumonia_small.x_train[idx], pneumonia_small.y_train[idx]
+    mixed, soft = aug.mixup(batch, y, alpha=0.4, seed=1)
+    assert mixed.shape == batch.shape and soft.shape == (16, 1)
+    assert 0 <= soft.min() and soft.max() <= 1 and np.any((soft > 0) & (soft < 1))
+    assert mixed.min() >= batch.min() - 1e-6 and mixed.max() <= batch.max() + 1e-6
+    cut, soft_c = aug.cutmix(batch, y, seed=1)
+    assert cut.shape == batch.shape and 0 <= soft_c.min() and soft_c.max() <= 1
+    # CutMix pastes pixels: every output pixel comes from some input image at that position
+    same = np.isclose(cut[:, None], batch[None]).any(axis=1)
+    assert same.all()
+
+
+def test_optional_gridmask_and_migration_table():
+    layer, reason = aug.gridmask_layer()
+    assert (layer is None) == bool(reason)
+    if layer is None:
+        assert reason.startswith("GridMask skipped") and "\n" not in reason
+    assert all(k.startswith("keras_cv.") for k in aug.KERAS_CV_MIGRATION)
+    assert aug.KERAS_CV_MIGRATION["keras_cv.layers.RandAugment"] == "keras.layers.RandAugment"
+    assert isinstance(aug.randaugment(seed=0), keras.layers.RandAugment)
+
+
+def test_augmentation_inside_fit_and_in_pipeline(pneumonia_small):
+    """fit() with the augmentation inside the model and in the input pipeline (both backends)."""
+    x, y = pneumonia_small.x_train[:32], pneumonia_small.y_train[:32]
+    rows = aug.augmentation_cost(_tiny_model, x, y, "medium", batch_size=32, epochs=2)
+    expected = "Dataset" if keras.backend.backend() == "tensorflow" else "PyDataset"
+    assert rows[2]["data"].endswith(expected) and rows[1]["data"] == "ndarray"
+    assert [r["where"].split(":")[-1].strip() for r in rows] == [
+        "no augmentation", "inside the model", "in the input pipeline"]
+    assert all(r["seconds_per_epoch"] > 0 and r["images_per_second"] > 0 for r in rows)

@@ -1,0 +1,592 @@
+"""Intensity normalization, contrast, windowing, resizing and channel conventions for radiographs.
+
+Every operation exists as a NumPy function (for looking at data, for a practitioner's own
+pipeline) and, where it belongs *inside* a model, as a backend-agnostic Keras layer that is
+saved and reloaded with the model (registered under the ``xraykit`` package).
+
+Input convention: images are float ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W, 1)`` in [0, 1], as
+every xraykit loader returns them. Functions that rely on that range check it with
+:func:`check_unit_range` and fail with a message that says how to fix the input.
+
+========================  ==========================  ==============================================
+operation                 NumPy                       Keras layer (inside a model)
+========================  ==========================  ==============================================
+range check               ``check_unit_range``        —
+min–max to [0, 1]         ``minmax``                  ``PerImageMinMax``
+per-image z-score         ``zscore``                  ``PerImageStandardize``
+dataset mean/std          ``dataset_stats``           ``dataset_normalizer`` (``keras.layers.Normalization.adapt``)
+TorchXRayVision scale     ``xrv_scale``               ``XRVScale``
+histogram equalization    ``equalize_hist``           ``keras.layers.Equalization(value_range=(0, 1))``
+CLAHE                     ``clahe``                   ``clahe_layer`` (``keras.layers.ContrastLimitedAdaptiveHistogramEqualization``)
+window center/width       ``window``                  ``Window``
+square pad / center-crop  ``resize_batch``            ``resize_layer`` (``keras.layers.Resizing``)
+gray → 3 channels         ``to_rgb``                  ``ToRGB``
+========================  ==========================  ==============================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import keras
+from keras import ops
+
+from xraykit.images import resize_square
+
+__all__ = [
+    "BACKBONE_CONVENTIONS", "PerImageMinMax", "PerImageStandardize", "ToRGB", "Window", "XRVScale",
+    "backbone_convention", "check_unit_range", "clahe", "clahe_layer", "dataset_normalizer",
+    "dataset_stats", "equalize_hist", "minmax", "resize_batch", "resize_layer", "to_rgb", "window",
+    "xrv_scale",
+]
+
+# ImageNet statistics, RGB order (as keras.applications' "torch" mode uses them).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# "caffe" mode: BGR order, [0, 255] minus these means.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+#: What each ``keras.applications`` backbone expects as input, i.e. what its ``preprocess_input``
+#: would produce from an RGB image in [0, 255]:
+#:
+#: - ``"unit"``: [0, 1] (our own models; no ImageNet convention)
+#: - ``"raw255"``: [0, 255]; the model rescales inside (``include_preprocessing=True``)
+#: - ``"tf"``: [-1, 1]  (``x / 127.5 - 1``)
+#: - ``"torch"``: ``(x / 255 - mean) / std`` with the ImageNet mean/std, RGB
+#: - ``"caffe"``: RGB → BGR, then ``x - mean`` (ImageNet BGR means), [0, 255] scale
+BACKBONE_CONVENTIONS = {
+    "unit": "unit",
+    "small_cnn": "unit", "vgg_small": "unit", "resnet_small": "unit",
+    "densenet121": "torch", "densenet169": "torch", "densenet201": "torch",
+    "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf",
+    "mobilenetv2": "tf", "inceptionv3": "tf", "xception": "tf",
+    "resnet50": "caffe", "resnet101": "caffe", "vgg16": "caffe", "vgg19": "caffe",
+    "efficientnetb0": "raw255", "efficientnetv2b0": "raw255", "efficientnetv2s": "raw255",
+    "convnext_tiny": "raw255", "convnext_small": "raw255",
+    "mobilenetv3small": "raw255", "mobilenetv3large": "raw255",
+}
+_MODES = ("unit", "raw255", "tf", "torch", "caffe")
+
+
+def check_unit_range(x, name: str = "images", atol: float = 1e-4) -> np.ndarray:
+    """Checks that an array is finite and in [0, 1], as xraykit's functions expect.
+
+    Like TorchXRayVision's ``normalize`` check, but the message says what to do.
+
+    Args:
+        x: Array-like of image intensities.
+        name: What to call the array in the error message.
+        atol: Tolerance for values just outside [0, 1] (rounding).
+
+    Returns:
+        The input as a float32 NumPy array (clipped to [0, 1] within the tolerance).
+
+    Raises:
+        ValueError: If the array holds NaN/inf, or values outside [0, 1] (e.g. raw 0-255 pixels
+            or already-normalized data).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.size == 0:
+        raise ValueError(f"{name} is empty (shape {x.shape}).")
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad = int((~finite).sum())
+        raise ValueError(
+            f"{name} contains {bad} NaN/inf values: find where they come from (a failed read, a "
+            "division by a zero std) or replace them, e.g. np.nan_to_num(x), before preprocessing."
+        )
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -atol or hi > 1 + atol:
+        if hi > 1 and hi <= 255 and lo >= 0:
+            hint = "it looks like 8-bit pixels: divide by 255 (or use xraykit.read_image)"
+        elif hi > 255 and lo >= 0:
+            hint = ("it looks like 12/16-bit pixels: divide by the maximum stored value, "
+                    "or read the file with xraykit.read_image / read_dicom")
+        else:
+            hint = ("it looks already normalized (negative values): pass the [0, 1] images, "
+                    "or rescale with xraykit.preprocessing.minmax")
+        raise ValueError(f"{name} must be in [0, 1] but spans [{lo:.4g}, {hi:.4g}]; {hint}.")
+    return np.clip(x, 0.0, 1.0)
+
+
+def _per_image_axes(x: np.ndarray) -> tuple[int, ...]:
+    if x.ndim == 2:
+        return (0, 1)
+    if x.ndim == 3:
+        # (H, W, C) with a channel axis, else a batch of 2-D images (N, H, W).
+        return (0, 1, 2) if x.shape[-1] in (1, 3) else (1, 2)
+    if x.ndim == 4:
+        return (1, 2, 3)
+    raise ValueError(f"expected an image (H, W[, C]) or a batch (N, H, W, C), got shape {x.shape}.")
+
+
+def minmax(x, eps: float = 1e-7) -> np.ndarray:
+    """Rescales each image to [0, 1] by its own minimum and maximum.
+
+    Any finite range is accepted (raw 12-bit pixels, Hounsfield-like values).
+
+    Args:
+        x: Image ``(H, W[, C])`` or batch ``(N, H, W, C)`` / ``(N, H, W)``.
+        eps: Guards against division by zero for constant images (which become 0).
+
+    Returns:
+        Float32 array of the same shape in [0, 1].
+
+    Raises:
+        ValueError: If ``x`` holds NaN/inf.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("minmax: input contains NaN/inf; replace them (np.nan_to_num) first.")
+    axes = _per_image_axes(x)
+    lo = x.min(axis=axes, keepdims=True)
+    hi = x.max(axis=axes, keepdims=True)
+    return ((x - lo) / np.maximum(hi - lo, eps)).astype(np.float32)
+
+
+def zscore(x, eps: float = 1e-6) -> np.ndarray:
+    """Per-image z-score: subtracts each image's mean and divides by its standard deviation.
+
+    Removes brightness and contrast differences between scanners; the output is no longer in
+    [0, 1] (mean 0, std 1 per image).
+
+    Args:
+        x: Image or batch in [0, 1].
+        eps: Lower bound of the std (constant images become 0).
+
+    Returns:
+        Float32 array of the same shape.
+
+    Raises:
+        ValueError: If ``x`` is outside [0, 1] or not finite.
+    """
+    x = check_unit_range(x)
+    axes = _per_image_axes(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    return ((x - mean) / np.maximum(std, eps)).astype(np.float32)
+
+
+def dataset_stats(x) -> tuple[float, float]:
+    """Mean and standard deviation of all pixels of a training set.
+
+    Compute them on the *training* split only and reuse them for validation and test.
+
+    Args:
+        x: Training images in [0, 1].
+
+    Returns:
+        ``(mean, std)`` as floats.
+
+    Raises:
+        ValueError: If ``x`` is outside [0, 1] or not finite.
+    """
+    x = check_unit_range(x)
+    return float(x.mean()), float(x.std())
+
+
+def dataset_normalizer(x_train) -> keras.layers.Normalization:
+    """A ``keras.layers.Normalization`` adapted to the training images (dataset mean/std).
+
+    The mean and variance are stored in the layer, so they are saved with the model and the
+    same numbers are applied at inference.
+
+    Args:
+        x_train: Training images ``(N, H, W, 1)`` in [0, 1].
+        batch_size: Batch size for ``adapt``.
+
+    Returns:
+        An adapted ``Normalization`` layer computing ``(x - mean) / std``.
+
+    Raises:
+        ValueError: If the images are outside [0, 1] or not finite.
+    """
+    x_train = check_unit_range(x_train, "x_train")
+    if x_train.ndim == 3:
+        x_train = x_train[..., None]
+    layer = keras.layers.Normalization(axis=-1, name="dataset_normalization")
+    layer.adapt(x_train)
+    return layer
+
+
+def xrv_scale(x, maxval: float = 1.0, check: bool = True) -> np.ndarray:
+    """TorchXRayVision's input scale: ``(2 * x / maxval - 1) * 1024``, i.e. [0, maxval] → [-1024, 1024].
+
+    Models pretrained by TorchXRayVision expect this range (their ``xrv.datasets.normalize``).
+
+    Args:
+        x: Image(s) in [0, maxval].
+        maxval: The largest possible input value (1 for xraykit images, 255 for 8-bit).
+        check: Checks the input lies in [0, maxval] and is finite.
+
+    Returns:
+        Float32 array in [-1024, 1024].
+
+    Raises:
+        ValueError: If ``maxval <= 0`` or the input is outside [0, maxval].
+    """
+    if maxval <= 0:
+        raise ValueError(f"maxval must be > 0, got {maxval}.")
+    x = np.asarray(x, dtype=np.float32)
+    if check:
+        check_unit_range(x / maxval, f"images / maxval ({maxval})")
+    return ((2.0 * x / maxval - 1.0) * 1024.0).astype(np.float32)
+
+
+def window(x, center: float, width: float) -> np.ndarray:
+    """Window/level: maps ``[center - width/2, center + width/2]`` to [0, 1] and clips outside.
+
+    Center and width are in the same units as ``x`` (e.g. 0.5/0.4 for [0, 1] images, or raw
+    stored values for a DICOM read without a window).
+
+    Args:
+        x: Image(s), any finite range.
+        center: Window center (level).
+        width: Window width (> 0).
+
+    Returns:
+        Float32 array in [0, 1].
+
+    Raises:
+        ValueError: If ``width <= 0`` or the input is not finite.
+    """
+    if width <= 0:
+        raise ValueError(f"window width must be > 0, got {width}.")
+    x = np.asarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise ValueError("window: input contains NaN/inf; replace them (np.nan_to_num) first.")
+    low = center - width / 2.0
+    return np.clip((x - low) / width, 0.0, 1.0).astype(np.float32)
+
+
+def equalize_hist(x, bins: int = 256) -> np.ndarray:
+    """Global histogram equalization of each image (NumPy).
+
+    Spreads the intensities so that their cumulative histogram is a straight line; the in-model
+    equivalent is ``keras.layers.Equalization(value_range=(0, 1))``.
+
+    Args:
+        x: Image ``(H, W[, 1])`` or batch ``(N, H, W[, 1])`` in [0, 1].
+        bins: Number of histogram bins.
+
+    Returns:
+        Float32 array of the same shape in [0, 1].
+
+    Raises:
+        ValueError: If the input is outside [0, 1] or not finite.
+    """
+    x = check_unit_range(x)
+    single = x.ndim == 2 or (x.ndim == 3 and x.shape[-1] == 1)
+    batch = x[None] if single else x
+    out = np.empty_like(batch)
+    for i, img in enumerate(batch):
+        levels = np.minimum((img * bins).astype(np.int64), bins - 1)
+        hist = np.bincount(levels.ravel(), minlength=bins)
+        cdf = np.cumsum(hist).astype(np.float64)
+        nonzero = cdf[hist > 0]
+        cdf_min = nonzero[0] if nonzero.size else 0.0
+        denom = max(cdf[-1] - cdf_min, 1.0)
+        lut = np.clip((cdf - cdf_min) / denom, 0.0, 1.0)
+        out[i] = lut[levels]
+    return (out[0] if single else out).astype(np.float32)
+
+
+def clahe_layer(clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4)):
+    """CLAHE as a Keras layer: ``keras.layers.ContrastLimitedAdaptiveHistogramEqualization``.
+
+    Contrast-limited adaptive histogram equalization equalizes each tile of the image separately
+    (local contrast: ribs, vessels, lung texture) and caps each tile's histogram at
+    ``clip_limit`` so noise is not amplified.
+
+    Args:
+        clip_limit: Histogram clip limit (higher = stronger local contrast).
+        tile_grid_size: Tiles along (rows, columns); use few tiles for 28 px images.
+
+    Returns:
+        The Keras layer, set up for [0, 1] inputs.
+    """
+    return keras.layers.ContrastLimitedAdaptiveHistogramEqualization(
+        value_range=(0, 1), clip_limit=clip_limit, tile_grid_size=tuple(tile_grid_size))
+
+
+def clahe(x, clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4)) -> np.ndarray:
+    """CLAHE on NumPy images, through Keras' layer (see :func:`clahe_layer`).
+
+    Args:
+        x: Image ``(H, W[, 1])`` or batch ``(N, H, W, 1)`` in [0, 1].
+        clip_limit: Histogram clip limit.
+        tile_grid_size: Tiles along (rows, columns).
+
+    Returns:
+        Float32 array of the same shape in [0, 1].
+
+    Raises:
+        ValueError: If the input is outside [0, 1] or not finite.
+    """
+    x = check_unit_range(x)
+    shape = x.shape
+    if x.ndim == 2:
+        batch = x[None, ..., None]
+    elif x.ndim == 3:
+        batch = x[None] if shape[-1] == 1 else x[..., None]
+    elif x.ndim == 4 and shape[-1] == 1:
+        batch = x
+    else:
+        raise ValueError(f"clahe expects grayscale (H, W[, 1]) or (N, H, W[, 1]), got {shape}.")
+    out = ops.convert_to_numpy(clahe_layer(clip_limit, tile_grid_size)(batch))
+    return np.clip(out, 0.0, 1.0).astype(np.float32).reshape(shape)
+
+
+def resize_batch(images, size: int, mode: str = "pad") -> np.ndarray:
+    """Resizes a batch of images to ``size x size`` keeping aspect (pad) or center-cropping.
+
+    Uses :func:`xraykit.images.resize_square` image by image.
+
+    Args:
+        images: ``(H, W)``, ``(N, H, W)`` or ``(N, H, W, 1)`` array.
+        size: Output side in pixels.
+        mode: ``"pad"`` (whole image, black borders) or ``"crop"`` (fill, cut the long side).
+
+    Returns:
+        Float32 ``(size, size)`` for one 2-D image, else ``(N, size, size, 1)``.
+
+    Raises:
+        ValueError: On an unknown mode or an unsupported shape.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 2:
+        return resize_square(images, size, mode)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3:
+        raise ValueError(f"resize_batch expects (N, H, W) or (N, H, W, 1), got {images.shape}.")
+    return np.stack([resize_square(img, size, mode) for img in images])[..., None]
+
+
+def resize_layer(size: int, mode: str = "pad") -> keras.layers.Resizing:
+    """The in-model version of :func:`resize_batch`: a ``keras.layers.Resizing`` layer.
+
+    Args:
+        size: Output side in pixels.
+        mode: ``"pad"`` (``pad_to_aspect_ratio``) or ``"crop"`` (``crop_to_aspect_ratio``).
+
+    Returns:
+        A configured ``keras.layers.Resizing``.
+
+    Raises:
+        ValueError: On an unknown mode.
+    """
+    if mode not in ("pad", "crop"):
+        raise ValueError(f"mode must be 'pad' or 'crop', not {mode!r}.")
+    return keras.layers.Resizing(size, size, pad_to_aspect_ratio=(mode == "pad"),
+                                 crop_to_aspect_ratio=(mode == "crop"), fill_value=0.0)
+
+
+def backbone_convention(backbone: str) -> str:
+    """The input convention (a key of the list in :data:`BACKBONE_CONVENTIONS`) of a backbone.
+
+    Args:
+        backbone: A backbone name (``"densenet121"``, ``"resnet50v2"``, …) or a mode name
+            (``"unit"``, ``"raw255"``, ``"tf"``, ``"torch"``, ``"caffe"``).
+
+    Returns:
+        The mode name.
+
+    Raises:
+        ValueError: For an unknown backbone.
+    """
+    key = backbone.lower().replace("-", "_")
+    if key in _MODES:
+        return key
+    compact = key.replace("_", "")
+    for name, mode in BACKBONE_CONVENTIONS.items():
+        if name.replace("_", "") == compact:
+            return mode
+    raise ValueError(f"unknown backbone {backbone!r}: use one of {sorted(BACKBONE_CONVENTIONS)} "
+                     f"or a mode {list(_MODES)}.")
+
+
+def _apply_convention(rgb, mode: str, xp):
+    """rgb in [0, 1], last axis 3 (RGB). ``xp`` is numpy or keras.ops."""
+    if mode == "unit":
+        return rgb
+    if mode == "raw255":
+        return rgb * 255.0
+    if mode == "tf":
+        return rgb * 2.0 - 1.0
+    def const(values):
+        arr = np.asarray(values, dtype=np.float32)
+        return arr if xp is np else ops.convert_to_tensor(arr, dtype=rgb.dtype)
+
+    if mode == "torch":
+        return (rgb - const(IMAGENET_MEAN)) / const(IMAGENET_STD)
+    if mode == "caffe":
+        bgr = xp.flip(rgb, axis=-1) if xp is np else ops.flip(rgb, axis=-1)
+        return bgr * 255.0 - const(CAFFE_MEAN_BGR)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+def to_rgb(x, backbone: str = "unit") -> np.ndarray:
+    """Grayscale [0, 1] images → 3 channels in the input convention of a ``keras.applications`` backbone.
+
+    Equivalent to ``keras.applications.<module>.preprocess_input(np.repeat(x, 3, -1) * 255)``
+    for that backbone (see :data:`BACKBONE_CONVENTIONS`).
+
+    Args:
+        x: ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W, 1)`` images in [0, 1].
+        backbone: Backbone or mode name.
+
+    Returns:
+        Float32 array with a last axis of 3.
+
+    Raises:
+        ValueError: If the input is outside [0, 1] or the backbone is unknown.
+    """
+    mode = backbone_convention(backbone)
+    x = check_unit_range(x)
+    if x.ndim == 2 or x.shape[-1] != 1:
+        x = x[..., None]
+    rgb = np.repeat(x, 3, axis=-1)
+    return np.asarray(_apply_convention(rgb, mode, np), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Keras layers (backend-agnostic, serializable with the model)
+# --------------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="xraykit")
+class PerImageStandardize(keras.layers.Layer):
+    """Per-image z-score inside a model: ``(x - mean(x)) / max(std(x), eps)`` over H, W, C.
+
+    Args:
+        epsilon: Lower bound of the std.
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, epsilon: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        axes = tuple(range(1, len(x.shape)))
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(x - mean), axis=axes, keepdims=True))
+        return (x - mean) / ops.maximum(std, self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="xraykit")
+class PerImageMinMax(keras.layers.Layer):
+    """Per-image min–max rescaling to [0, 1] inside a model.
+
+    Args:
+        epsilon: Guards against division by zero for constant images.
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, epsilon: float = 1e-7, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        axes = tuple(range(1, len(x.shape)))
+        lo = ops.min(x, axis=axes, keepdims=True)
+        hi = ops.max(x, axis=axes, keepdims=True)
+        return (x - lo) / ops.maximum(hi - lo, self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="xraykit")
+class XRVScale(keras.layers.Layer):
+    """TorchXRayVision scale inside a model: ``(2 * x / maxval - 1) * 1024``.
+
+    Args:
+        maxval: Largest possible input value (1 for [0, 1] images).
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, maxval: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if maxval <= 0:
+            raise ValueError(f"maxval must be > 0, got {maxval}.")
+        self.maxval = float(maxval)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        return (2.0 * x / self.maxval - 1.0) * 1024.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "maxval": self.maxval}
+
+
+@keras.saving.register_keras_serializable(package="xraykit")
+class Window(keras.layers.Layer):
+    """Window/level inside a model: maps ``[center - width/2, center + width/2]`` to [0, 1], clipped.
+
+    Args:
+        center: Window center, in input units.
+        width: Window width (> 0).
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, center: float = 0.5, width: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if width <= 0:
+            raise ValueError(f"window width must be > 0, got {width}.")
+        self.center, self.width = float(center), float(width)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        return ops.clip((x - (self.center - self.width / 2.0)) / self.width, 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "center": self.center, "width": self.width}
+
+
+@keras.saving.register_keras_serializable(package="xraykit")
+class ToRGB(keras.layers.Layer):
+    """Grayscale [0, 1] → 3 channels in a backbone's ImageNet input convention, inside a model.
+
+    Put it between the ``(H, W, 1)`` input and a ``keras.applications`` backbone so the saved
+    model takes the same [0, 1] grayscale images as every other xraykit model.
+
+    Args:
+        backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`).
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, backbone: str = "unit", **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.mode = backbone_convention(backbone)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        if x.shape[-1] == 1:
+            x = ops.concatenate([x, x, x], axis=-1)
+        return _apply_convention(x, self.mode, ops)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (3,)
+
+    def get_config(self):
+        return {**super().get_config(), "backbone": self.backbone}
