@@ -1,0 +1,87 @@
+"""Tests of xraykit.evaluation against hand-computed numbers on small arrays."""
+
+import numpy as np
+import pytest
+
+from xraykit.evaluation import (
+    binary_metrics, bootstrap_ci, choose_threshold, confusion, multilabel_auc, predict_scores,
+    roc_curves,
+)
+
+Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+S = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 0.7, 0.3, 0.65])
+
+
+def test_binary_metrics_by_hand():
+    m = binary_metrics(Y.reshape(-1, 1), S, threshold=0.5)
+    # predicted positive: 0.8 (neg), 0.9 0.7 0.65 (pos) -> TP 3, FP 1, TN 3, FN 1
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (3, 1, 3, 1)
+    assert m["sensitivity"] == pytest.approx(0.75) and m["specificity"] == pytest.approx(0.75)
+    assert m["accuracy"] == pytest.approx(0.75) and m["precision"] == pytest.approx(0.75)
+    assert m["f1"] == pytest.approx(0.75)
+    # AUC = fraction of (pos, neg) pairs ranked right: 0.9 beats 4, 0.7 and 0.65 beat 3,
+    # 0.3 beats 1 -> 11 of 16
+    assert m["auc"] == pytest.approx(11 / 16)
+    assert confusion(Y, S, 0.5).tolist() == [[3, 1], [1, 3]]
+
+
+def test_choose_threshold_methods():
+    # Youden: at 0.65 sens 3/4, spec 3/4 (J .5); at 0.7 sens 2/4 spec 3/4; the best is J=.5
+    t = choose_threshold(Y, S, "youden")
+    m = binary_metrics(Y, S, t)
+    assert m["sensitivity"] + m["specificity"] - 1 == pytest.approx(0.5)
+    t_sens = choose_threshold(Y, S, "sensitivity", target=1.0)
+    assert t_sens == pytest.approx(0.3)  # the lowest positive score
+    assert binary_metrics(Y, S, t_sens)["sensitivity"] == 1.0
+    t_spec = choose_threshold(Y, S, "specificity", target=1.0)
+    assert binary_metrics(Y, S, t_spec)["specificity"] == 1.0
+    assert t_spec == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="both classes"):
+        choose_threshold([1, 1], [0.2, 0.3])
+    with pytest.raises(ValueError, match="method"):
+        choose_threshold(Y, S, "magic")
+
+
+def test_roc_curves_and_multilabel_auc():
+    y = np.stack([Y, 1 - Y, np.ones_like(Y)], axis=1).astype(float)
+    s = np.stack([S, 1 - S, S], axis=1)
+    y[0, 1] = np.nan  # an unknown label is skipped
+    aucs = multilabel_auc(y, s, ["a", "b", "c"])
+    assert set(aucs) == {"a", "b", "mean"}  # "c" has one class only
+    assert aucs["a"] == pytest.approx(11 / 16)
+    curves = roc_curves(Y, S, ["normal", "pneumonia"])
+    assert list(curves) == ["pneumonia"] and curves["pneumonia"]["prevalence"] == 0.5
+    assert curves["pneumonia"]["fpr"][0] == 0 and curves["pneumonia"]["tpr"][-1] == 1
+
+
+def test_bootstrap_ci_contains_the_value_and_is_seeded():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = y * 0.3 + rng.random(200)
+    ci = bootstrap_ci(y, s, "auc", n_boot=200, seed=1)
+    assert ci["low"] < ci["value"] < ci["high"] and ci["n_boot"] == 200
+    assert ci == bootstrap_ci(y, s, "auc", n_boot=200, seed=1)
+    acc = bootstrap_ci(y, s, "accuracy", n_boot=50, threshold=0.65)
+    assert 0 <= acc["low"] <= acc["high"] <= 1
+    with pytest.raises(ValueError, match="metric"):
+        bootstrap_ci(y, s, "kappa")
+
+
+def test_input_errors_and_predict_scores():
+    with pytest.raises(ValueError, match="y_score"):
+        binary_metrics([0, 1, 1], [0.2, 0.4])
+    with pytest.raises(ValueError, match="0/1"):
+        binary_metrics([0, 2], [0.2, 0.4])
+
+    class Mean:  # a stand-in model: the score is the mean pixel value
+        def predict(self, x, batch_size=None, verbose=0):
+            return x.mean(axis=(1, 2, 3))[:, None]
+
+    x = np.zeros((2, 4, 4, 1), dtype="float32")
+    x[0, :, 0] = 1.0  # a bright left column: shifting it changes the mean with edge padding
+    plain = predict_scores(Mean(), x)
+    assert plain.shape == (2,) and plain[0] == pytest.approx(0.25)
+    shifted = predict_scores(Mean(), x, tta=["shift"])
+    assert shifted.shape == (2,) and shifted[1] == 0.0
+    with pytest.raises(ValueError, match="TTA"):
+        predict_scores(Mean(), x, tta=["rotate"])

@@ -1,0 +1,287 @@
+"""Evaluating predictions: ROC/PR curves, thresholds, confusion matrices, confidence intervals.
+
+Every function takes plain arrays (labels and scores), so it works for any model, and uses
+``sklearn.metrics`` for the numbers. Typical use (lesson 2):
+
+>>> y_val_score = model.predict(data.x_val).ravel()
+>>> t = choose_threshold(data.y_val, y_val_score, method="youden")   # chosen on validation
+>>> binary_metrics(data.y_test, model.predict(data.x_test).ravel(), threshold=t)
+
+Choose the threshold on validation data, never on the test set: a threshold tuned on the test
+set makes its sensitivity and specificity optimistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sklearn import metrics as skm
+
+
+def _as_binary(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, dtype=float).reshape(-1)
+    y_score = np.asarray(y_score, dtype=float).reshape(-1)
+    if y_true.shape != y_score.shape:
+        raise ValueError(f"y_true has {y_true.size} values but y_score has {y_score.size}: pass "
+                         f"one score per label (e.g. model.predict(x).ravel() for a binary model).")
+    known = ~np.isnan(y_true)
+    y_true, y_score = y_true[known], y_score[known]
+    if not np.isin(y_true, (0, 1)).all():
+        raise ValueError("y_true must hold 0/1 labels (NaN = unknown, ignored).")
+    if np.isnan(y_score).any():
+        raise ValueError("y_score contains NaN: the model diverged or the input had NaN.")
+    return y_true.astype(int), y_score
+
+
+def _both_classes(y_true) -> bool:
+    return len(np.unique(y_true)) == 2
+
+
+def predict_scores(model, x, batch_size: int = 256, tta: Sequence[str] = ()) -> np.ndarray:
+    """Predicts scores, optionally averaged over simple test-time augmentations.
+
+    Args:
+        model: A Keras model taking ``(N, H, W, C)`` images.
+        x: Images.
+        batch_size: Prediction batch size.
+        tta: Extra views to average with the original: ``"shift"`` (1-pixel shifts in the four
+            directions, with edge padding) and/or ``"flip"`` (left-right; only for models
+            trained with flips: chest X-rays are not left-right symmetric).
+
+    Returns:
+        Scores, ``(N,)`` for single-output models, else ``(N, K)``.
+
+    Raises:
+        ValueError: On an unknown TTA name.
+    """
+    x = np.asarray(x, dtype="float32")
+    views = [x]
+    for name in tta:
+        if name == "flip":
+            views.append(x[:, :, ::-1])
+        elif name == "shift":
+            padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+            h, w = x.shape[1:3]
+            for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+                views.append(padded[:, dy:dy + h, dx:dx + w])
+        else:
+            raise ValueError(f"Unknown TTA view {name!r}: use 'shift' and/or 'flip'.")
+    scores = np.mean([np.asarray(model.predict(v, batch_size=batch_size, verbose=0))
+                      for v in views], axis=0)
+    return scores[:, 0] if scores.ndim == 2 and scores.shape[1] == 1 else scores
+
+
+def confusion(y_true, y_score, threshold: float = 0.5) -> np.ndarray:
+    """Confusion matrix at a threshold, rows = truth, columns = prediction, order (0, 1).
+
+    Args:
+        y_true: 0/1 labels.
+        y_score: Scores or probabilities of the positive class.
+        threshold: Scores ``>= threshold`` are predicted positive.
+
+    Returns:
+        ``[[tn, fp], [fn, tp]]`` as a 2x2 int array.
+    """
+    y_true, y_score = _as_binary(y_true, y_score)
+    return skm.confusion_matrix(y_true, (y_score >= threshold).astype(int), labels=[0, 1])
+
+
+def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
+    """The usual binary metrics at one threshold.
+
+    Args:
+        y_true: 0/1 labels, any shape with one value per image (NaN = unknown, skipped).
+        y_score: Scores of the positive class, same number of values.
+        threshold: Scores ``>= threshold`` are predicted positive.
+
+    Returns:
+        ``auc`` (ROC AUC), ``ap`` (average precision), ``accuracy``, ``sensitivity`` (recall,
+        TPR), ``specificity`` (TNR), ``precision`` (PPV), ``npv``, ``f1``, ``tp``, ``fp``,
+        ``tn``, ``fn``, ``threshold``, ``n``. AUC and AP are NaN when only one class is present.
+
+    Raises:
+        ValueError: On mismatched sizes, non-binary labels or NaN scores.
+    """
+    y_true, y_score = _as_binary(y_true, y_score)
+    (tn, fp), (fn, tp) = confusion(y_true, y_score, threshold)
+    both = _both_classes(y_true)
+
+    def ratio(a, b):
+        return float(a / b) if b else float("nan")
+
+    precision = ratio(tp, tp + fp)
+    sensitivity = ratio(tp, tp + fn)
+    return {
+        "auc": float(skm.roc_auc_score(y_true, y_score)) if both else float("nan"),
+        "ap": float(skm.average_precision_score(y_true, y_score)) if both else float("nan"),
+        "accuracy": ratio(tp + tn, len(y_true)),
+        "sensitivity": sensitivity,
+        "specificity": ratio(tn, tn + fp),
+        "precision": precision,
+        "npv": ratio(tn, tn + fn),
+        "f1": float(skm.f1_score(y_true, (y_score >= threshold).astype(int), zero_division=0.0)),
+        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
+        "threshold": float(threshold), "n": int(len(y_true)),
+    }
+
+
+def choose_threshold(y_true, y_score, method: str = "youden", target: float = 0.9) -> float:
+    """Picks a decision threshold on validation data.
+
+    Args:
+        y_true: 0/1 validation labels.
+        y_score: Validation scores.
+        method: ``"youden"`` maximizes sensitivity + specificity - 1 (Youden's J);
+            ``"sensitivity"`` gives the highest threshold whose sensitivity is ``>= target``
+            (a screening setting: miss few cases); ``"specificity"`` the lowest threshold whose
+            specificity is ``>= target``; ``"accuracy"`` maximizes accuracy.
+        target: Target sensitivity or specificity for those methods.
+
+    Returns:
+        The threshold (apply as ``score >= threshold``).
+
+    Raises:
+        ValueError: On an unknown method, a target outside (0, 1], or one class only.
+    """
+    y_true, y_score = _as_binary(y_true, y_score)
+    if not _both_classes(y_true):
+        raise ValueError("choose_threshold needs both classes in y_true (use a validation set "
+                         "with positives and negatives).")
+    if not 0 < target <= 1:
+        raise ValueError(f"target must be in (0, 1], got {target}.")
+    fpr, tpr, thresholds = skm.roc_curve(y_true, y_score, drop_intermediate=False)
+    thresholds = np.minimum(thresholds, np.nextafter(np.max(y_score), np.inf))  # drop inf
+    if method == "youden":
+        return float(thresholds[int(np.argmax(tpr - fpr))])
+    if method == "sensitivity":
+        return float(thresholds[int(np.flatnonzero(tpr >= target)[0])])
+    if method == "specificity":
+        return float(thresholds[int(np.flatnonzero(1 - fpr >= target)[-1])])
+    if method == "accuracy":
+        positives = y_true.sum()
+        accuracy = (tpr * positives + (1 - fpr) * (len(y_true) - positives)) / len(y_true)
+        return float(thresholds[int(np.argmax(accuracy))])
+    raise ValueError(f"Unknown method {method!r}: use 'youden', 'sensitivity', 'specificity' "
+                     f"or 'accuracy'.")
+
+
+def _label_matrix(y_true, y_score, class_names):
+    y_true = np.asarray(y_true, dtype=float)
+    y_score = np.asarray(y_score, dtype=float)
+    if y_true.ndim == 1:
+        y_true = y_true[:, None]
+    if y_score.ndim == 1:
+        y_score = y_score[:, None]
+    if y_true.shape != y_score.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_score {y_score.shape} differ: "
+                         f"one score per label and image is needed.")
+    names = list(class_names) if class_names is not None else [
+        f"label_{i}" for i in range(y_true.shape[1])]
+    if len(names) != y_true.shape[1]:
+        # binary datasets list both class names but have one column: name it by the positive
+        names = names[-y_true.shape[1]:] if len(names) > y_true.shape[1] else names
+        if len(names) != y_true.shape[1]:
+            raise ValueError(f"{len(names)} class names for {y_true.shape[1]} label columns.")
+    return y_true, y_score, names
+
+
+def roc_curves(y_true, y_score, class_names=None) -> dict[str, dict[str, np.ndarray | float]]:
+    """ROC and precision-recall curves per label.
+
+    Args:
+        y_true: ``(N,)``/``(N, 1)`` binary or ``(N, L)`` multi-label 0/1 labels (NaN = unknown).
+        y_score: Scores, same shape.
+        class_names: Label names (for binary data the positive class name is used).
+
+    Returns:
+        ``{name: {"fpr", "tpr", "thresholds", "auc", "precision", "recall", "ap",
+        "prevalence"}}``; labels with one class only are left out.
+    """
+    y_true, y_score, names = _label_matrix(y_true, y_score, class_names)
+    curves = {}
+    for j, name in enumerate(names):
+        t, s = _as_binary(y_true[:, j], y_score[:, j])
+        if not _both_classes(t):
+            continue
+        fpr, tpr, thr = skm.roc_curve(t, s)
+        precision, recall, _ = skm.precision_recall_curve(t, s)
+        curves[name] = {
+            "fpr": fpr, "tpr": tpr, "thresholds": thr, "auc": float(skm.roc_auc_score(t, s)),
+            "precision": precision, "recall": recall,
+            "ap": float(skm.average_precision_score(t, s)), "prevalence": float(t.mean()),
+        }
+    return curves
+
+
+def multilabel_auc(y_true, y_score, class_names=None) -> dict[str, float]:
+    """ROC AUC per label plus their mean (``"mean"``), skipping labels with one class only.
+
+    Args:
+        y_true: ``(N, L)`` 0/1 labels (NaN = unknown).
+        y_score: ``(N, L)`` scores.
+        class_names: Label names.
+
+    Returns:
+        ``{label: auc, ..., "mean": macro average}``.
+    """
+    curves = roc_curves(y_true, y_score, class_names)
+    aucs = {name: c["auc"] for name, c in curves.items()}
+    aucs["mean"] = float(np.mean(list(aucs.values()))) if aucs else float("nan")
+    return aucs
+
+
+_METRICS: dict[str, Callable] = {
+    "auc": lambda t, s: skm.roc_auc_score(t, s),
+    "ap": lambda t, s: skm.average_precision_score(t, s),
+}
+
+
+def bootstrap_ci(y_true, y_score, metric="auc", n_boot: int = 1000, seed: int = 0,
+                 alpha: float = 0.05, threshold: float = 0.5) -> dict[str, float]:
+    """Percentile bootstrap confidence interval of a metric (resampling images).
+
+    Args:
+        y_true: 0/1 labels.
+        y_score: Scores.
+        metric: ``"auc"``, ``"ap"``, any key of :func:`binary_metrics` (computed at
+            ``threshold``), or a callable ``f(y_true, y_score) -> float``.
+        n_boot: Bootstrap resamples.
+        seed: Seed of the resampling.
+        alpha: 0.05 gives a 95% interval.
+        threshold: Threshold for threshold metrics.
+
+    Returns:
+        ``{"value", "low", "high", "std", "n_boot"}`` (``value`` on the full sample;
+        resamples with one class only are skipped).
+
+    Raises:
+        ValueError: On an unknown metric name.
+    """
+    y_true, y_score = _as_binary(y_true, y_score)
+    if callable(metric):
+        fn = metric
+    elif metric in _METRICS:
+        fn = _METRICS[metric]
+    elif metric in binary_metrics([0, 1], [0.0, 1.0]):
+        def fn(t, s):
+            return binary_metrics(t, s, threshold)[metric]
+    else:
+        raise ValueError(f"Unknown metric {metric!r}: use 'auc', 'ap', a binary_metrics key "
+                         f"or a function f(y_true, y_score).")
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    values = []
+    for _ in range(int(n_boot)):
+        index = rng.integers(0, n, n)
+        if not _both_classes(y_true[index]):
+            continue
+        values.append(float(fn(y_true[index], y_score[index])))
+    values = np.asarray(values)
+    return {
+        "value": float(fn(y_true, y_score)),
+        "low": float(np.quantile(values, alpha / 2)),
+        "high": float(np.quantile(values, 1 - alpha / 2)),
+        "std": float(values.std()),
+        "n_boot": int(len(values)),
+    }
