@@ -1,0 +1,197 @@
+"""Losses of lesson 3: numbers against hand computations, masking, and save/reload."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from xraykit import losses
+
+Y = np.array([[1.0], [0.0], [1.0], [0.0]], np.float32)
+P = np.array([[0.9], [0.2], [0.3], [0.6]], np.float32)
+
+
+def _value(loss, y, p):
+    return float(keras.ops.convert_to_numpy(loss(y, p)))
+
+
+def _bce(y, p):
+    return -(y * math.log(p) + (1 - y) * math.log(1 - p))
+
+
+def test_class_weights_binary_matches_closed_form_and_sklearn(pneumonia_small):
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = pneumonia_small.y_train
+    weights = losses.class_weights(y)
+    n, n_pos = len(y), int(y.sum())
+    assert weights[0] == pytest.approx(n / (2 * (n - n_pos)))
+    assert weights[1] == pytest.approx(n / (2 * n_pos))
+    expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y.ravel())
+    assert [weights[0], weights[1]] == pytest.approx(expected.tolist())
+    # PneumoniaMNIST has ~3 pneumonia per normal: the normal class must weigh more.
+    assert weights[0] > 1 > weights[1]
+
+
+def test_class_weights_per_label_ignores_unknowns_and_flags_one_class_labels():
+    y = np.array([[1, 0, 1], [0, 0, 1], [0, -1, 1], [np.nan, 1, 1]], np.float32)
+    with pytest.warns(UserWarning, match="only one class"):
+        w = losses.class_weights(y)
+    assert w.shape == (3, 2)
+    # label 0: 3 known, 1 positive -> [3/(2*2), 3/(2*1)]; label 1: 3 known, 1 positive.
+    np.testing.assert_allclose(w[0], [0.75, 1.5])
+    np.testing.assert_allclose(w[1], [0.75, 1.5])
+    np.testing.assert_allclose(w[2], [1.0, 1.0])  # all positive: nothing to balance
+    with pytest.raises(ValueError, match="0/1 labels"):
+        losses.class_weights(np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="one label column"):
+        losses.class_weights(np.array([[0, 1], [1, 0]]), per_label=False)
+
+
+def test_weighted_bce_matches_hand_computation():
+    loss = losses.WeightedBinaryCrossentropy(positive_weight=3.0, negative_weight=0.5)
+    hand = np.mean([(3.0 if y else 0.5) * _bce(y, p) for y, p in zip(Y.ravel(), P.ravel())])
+    assert _value(loss, Y, P) == pytest.approx(hand, rel=1e-5)
+    # Unit weights give exactly Keras's BCE; logits give the same as probabilities.
+    plain = losses.WeightedBinaryCrossentropy()
+    assert _value(plain, Y, P) == pytest.approx(_value(keras.losses.BinaryCrossentropy(), Y, P), rel=1e-5)
+    logits = np.log(P / (1 - P))
+    from_logits = losses.WeightedBinaryCrossentropy(3.0, 0.5, from_logits=True)
+    assert _value(from_logits, Y, logits) == pytest.approx(hand, rel=1e-4)
+
+
+def test_weighted_bce_per_label_weights_and_from_labels():
+    y = np.array([[1, 0], [0, 0], [0, 1], [0, 0]], np.float32)
+    p = np.array([[0.7, 0.1], [0.4, 0.2], [0.2, 0.6], [0.1, 0.5]], np.float32)
+    loss = losses.WeightedBinaryCrossentropy.from_labels(y)
+    # Each label: 1 positive of 4 -> w+ = 2, w- = 4/6.
+    assert loss.positive_weight == pytest.approx([2.0, 2.0])
+    hand = np.mean([[(2.0 if y[i, j] else 4 / 6) * _bce(y[i, j], p[i, j]) for j in range(2)]
+                    for i in range(4)])
+    assert _value(loss, y, p) == pytest.approx(hand, rel=1e-5)
+
+
+def test_focal_loss_matches_hand_computation():
+    gamma, alpha = 2.0, 0.75
+    loss = losses.focal_loss(gamma=gamma, alpha=alpha)
+    hand = []
+    for y, p in zip(Y.ravel(), P.ravel()):
+        p_t = p if y else 1 - p
+        a_t = alpha if y else 1 - alpha
+        hand.append(-a_t * (1 - p_t) ** gamma * math.log(p_t))
+    assert _value(loss, Y, P) == pytest.approx(np.mean(hand), rel=1e-5)
+    # gamma = 0 and no alpha is plain BCE.
+    assert _value(losses.focal_loss(gamma=0.0), Y, P) == pytest.approx(
+        np.mean([_bce(y, p) for y, p in zip(Y.ravel(), P.ravel())]), rel=1e-5)
+    with pytest.raises(ValueError, match="alpha"):
+        losses.focal_loss(alpha=1.5)
+
+
+def test_label_smoothing_matches_hand_computation():
+    s = 0.2
+    hand = np.mean([_bce(y * (1 - s) + s / 2, p) for y, p in zip(Y.ravel(), P.ravel())])
+    assert _value(losses.smoothed_bce(s), Y, P) == pytest.approx(hand, rel=1e-5)
+    assert _value(losses.get_loss("smooth", label_smoothing=s), Y, P) == pytest.approx(hand, rel=1e-5)
+    # Smoothing puts the minimum of the loss for y=1 below p=1.
+    curve = losses.loss_curve(losses.smoothed_bce(s), np.linspace(0.01, 0.99, 99), y_true=1)
+    assert 0.85 < np.linspace(0.01, 0.99, 99)[np.argmin(curve)] < 0.95
+
+
+def test_masked_bce_ignores_unknowns_and_averages_over_known():
+    y = np.array([[1.0, np.nan, 0.0], [-1.0, 1.0, 0.0]], np.float32)
+    p = np.array([[0.8, 0.001, 0.3], [0.999, 0.6, 0.1]], np.float32)
+    known = [(1, 0.8), (0, 0.3), (1, 0.6), (0, 0.1)]
+    hand = np.mean([_bce(t, q) for t, q in known])
+    loss = losses.MaskedBinaryCrossentropy()
+    assert _value(loss, y, p) == pytest.approx(hand, rel=1e-5)
+    # Changing a prediction where the label is unknown changes nothing.
+    p2 = p.copy()
+    p2[0, 1], p2[1, 0] = 0.5, 0.01
+    assert _value(loss, y, p2) == pytest.approx(hand, rel=1e-5)
+    # No known label at all: zero, not NaN.
+    assert _value(loss, np.full_like(y, np.nan), p) == 0.0
+    # With every label known it equals Keras's BCE.
+    full = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    assert _value(loss, full, p) == pytest.approx(
+        _value(keras.losses.BinaryCrossentropy(), full, p), rel=1e-5)
+
+
+def test_masked_bce_gradient_is_finite_and_zero_on_unknowns():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss=losses.MaskedBinaryCrossentropy())
+    x = np.eye(3, dtype=np.float32)
+    y = np.array([[1, np.nan, 0], [np.nan, np.nan, np.nan], [0, 1, -1]], np.float32)
+    before = [w.copy() for w in model.get_weights()]
+    loss = float(model.train_on_batch(x, y))
+    after = model.get_weights()
+    assert np.isfinite(loss)
+    assert all(np.all(np.isfinite(w)) for w in after)
+    kernel_change = after[0] - before[0]
+    # Input row 1 feeds only example 1, whose labels are all unknown: no update there.
+    np.testing.assert_array_equal(kernel_change[1], 0.0)
+    # Output unit 1 sees a known label only from example 2 (input 2); unknown (0, 1) is ignored.
+    assert kernel_change[0, 1] == 0.0 and kernel_change[2, 1] != 0.0
+
+
+def test_get_loss_names_and_errors():
+    y = np.array([[0], [1], [1], [1]])
+    assert isinstance(losses.get_loss("bce"), keras.losses.BinaryCrossentropy)
+    weighted = losses.get_loss("weighted_bce", y_train=y)
+    assert weighted.positive_weight == pytest.approx(4 / 6) and weighted.negative_weight == pytest.approx(2.0)
+    focal = losses.get_loss("focal", y_train=y, alpha="balanced")
+    assert isinstance(focal, keras.losses.BinaryFocalCrossentropy)
+    assert focal.get_config()["alpha"] == pytest.approx(0.25)
+    assert isinstance(losses.get_loss("masked_bce"), losses.MaskedBinaryCrossentropy)
+    assert isinstance(losses.get_loss("masked_bce", y_train=y, balanced=True).positive_weight, list)
+    same = keras.losses.MeanSquaredError()
+    assert losses.get_loss(same) is same
+    assert losses.get_loss("categorical_crossentropy") is not None
+    with pytest.raises(ValueError, match="needs y_train"):
+        losses.get_loss("weighted_bce")
+    with pytest.raises(ValueError, match="Unknown loss"):
+        losses.get_loss("no_such_loss")
+
+
+@pytest.mark.parametrize("name", ["weighted_bce", "focal", "smooth", "masked_bce"])
+def test_model_with_each_loss_saves_and_reloads(name, tmp_path):
+    y = np.array([[0, 1], [1, 1], [1, 0], [0, 0], [1, 1], [0, 1]], np.float32)
+    x = np.random.default_rng(0).random((6, 4)).astype(np.float32)
+    loss = losses.get_loss(name, y_train=y, **({"gamma": 1.5} if name == "focal" else {}))
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid")])
+    model.compile(optimizer="adam", loss=loss)
+    model.fit(x, y, epochs=1, verbose=0)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    assert type(reloaded.loss) is type(loss)
+    assert reloaded.loss.get_config() == loss.get_config()
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    assert reloaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-5)
+
+
+def test_weighted_bce_changes_training_on_real_imbalanced_data(pneumonia_small):
+    """On PneumoniaMNIST (1:3), weighting raises the mean score of normal images less."""
+    x, y = pneumonia_small.x_train, pneumonia_small.y_train
+    weighted = losses.get_loss("weighted_bce", y_train=y)
+    plain = keras.losses.BinaryCrossentropy()
+    # A constant predictor at the positive rate minimises plain BCE; balanced weights move
+    # the optimal constant to 0.5.
+    rate = float(y.mean())
+    const = np.full(y.shape, rate, np.float32)
+    half = np.full(y.shape, 0.5, np.float32)
+    assert _value(plain, y, const) < _value(plain, y, half)
+    assert _value(weighted, y, half) < _value(weighted, y, const)
+    assert x.shape[0] == y.shape[0]
+
+
+def test_hide_labels_marks_the_requested_fraction():
+    y = np.ones((2000, 3), np.int32)
+    hidden = losses.hide_labels(y, fraction=0.3, seed=1)
+    assert hidden.dtype == np.float32 and hidden.shape == y.shape
+    assert 0.27 < np.isnan(hidden).mean() < 0.33
+    assert np.all(hidden[~np.isnan(hidden)] == 1)
+    np.testing.assert_array_equal(np.isnan(losses.hide_labels(y, 0.3, seed=1)), np.isnan(hidden))
+    assert np.all(losses.hide_labels(y, 0.5, value=-1)[:, 0] != 0)
+    with pytest.raises(ValueError, match="fraction"):
+        losses.hide_labels(y, 1.0)

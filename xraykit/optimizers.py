@@ -1,0 +1,493 @@
+"""Optimizers, learning-rate schedules and the learning-rate range test (lesson 4).
+
+* :func:`make_optimizer` builds any course optimizer by name (SGD, SGD with momentum or
+  Nesterov, RMSprop, Adam, AdamW, Lion, ...) with an optional schedule from
+  ``keras.optimizers.schedules`` (step, cosine, cosine with linear warmup).
+* :func:`lr_range_test` sweeps the learning rate exponentially over a few hundred steps,
+  records the (smoothed) loss, suggests a learning rate, and puts the model and its optimizer
+  back exactly as they were.
+* :func:`optimizer_trajectory` runs a real Keras optimizer on a 2-D toy loss surface
+  (:data:`TOY_SURFACES`), to draw how each optimizer moves.
+
+Everything is Keras 3 and runs on the TensorFlow, JAX and PyTorch backends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+OPTIMIZERS = {
+    "sgd": ("SGD", {"momentum": 0.0}),
+    "momentum": ("SGD", {"momentum": 0.9}),
+    "nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}),
+    "rmsprop": ("RMSprop", {}),
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+    "nadam": ("Nadam", {}),
+    "adamax": ("Adamax", {}),
+    "adagrad": ("Adagrad", {}),
+    "adadelta": ("Adadelta", {}),
+    "lion": ("Lion", {}),
+    "lamb": ("Lamb", {}),
+    "adafactor": ("Adafactor", {}),
+    "ftrl": ("Ftrl", {}),
+}
+SCHEDULES = ("constant", "step", "cosine", "cosine_warmup", "exponential")
+
+
+# --------------------------------------------------------------------------------------------
+# Optimizers and schedules
+# --------------------------------------------------------------------------------------------
+def make_schedule(schedule, learning_rate: float = 1e-3, total_steps: int | None = None,
+                  warmup_steps: int | None = None, step_factor: float = 0.1,
+                  step_boundaries=(0.5, 0.75), min_fraction: float = 0.0):
+    """Builds a learning-rate schedule from ``keras.optimizers.schedules``.
+
+    Args:
+        schedule: ``None``/``"constant"`` (returns the float), ``"step"`` (multiply by
+            ``step_factor`` at each fraction of ``total_steps`` in ``step_boundaries``),
+            ``"cosine"`` (cosine decay to ``min_fraction * learning_rate``), ``"cosine_warmup"``
+            (linear warmup from 0 over ``warmup_steps``, then cosine decay), ``"exponential"``
+            (smooth decay by ``step_factor`` over ``total_steps``), or a
+            ``LearningRateSchedule`` (returned as is).
+        learning_rate: Peak (initial) learning rate.
+        total_steps: Number of optimizer steps of the whole run (``epochs * steps_per_epoch``);
+            required by every schedule but ``"constant"``.
+        warmup_steps: Warmup length for ``"cosine_warmup"``; default 10 % of ``total_steps``.
+        step_factor: Decay factor of ``"step"`` and ``"exponential"``.
+        step_boundaries: Fractions of ``total_steps`` where ``"step"`` decays.
+        min_fraction: Final learning rate of the cosine schedules, as a fraction of the peak.
+
+    Returns:
+        A float (constant) or a ``keras.optimizers.schedules.LearningRateSchedule``.
+
+    Raises:
+        ValueError: If the schedule is unknown or ``total_steps`` is missing.
+    """
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule
+    if schedule is None or schedule == "constant":
+        return float(learning_rate)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"Unknown schedule {schedule!r}: use one of {', '.join(SCHEDULES)}, "
+                         "None, or a keras.optimizers.schedules.LearningRateSchedule.")
+    if not total_steps or total_steps < 1:
+        raise ValueError(f"schedule={schedule!r} needs total_steps (epochs * steps per epoch); "
+                         f"got {total_steps!r}.")
+    total_steps = int(total_steps)
+    lr = float(learning_rate)
+    schedules = keras.optimizers.schedules
+    if schedule == "step":
+        boundaries = sorted({max(1, int(round(f * total_steps))) for f in step_boundaries})
+        values = [lr * step_factor**i for i in range(len(boundaries) + 1)]
+        return schedules.PiecewiseConstantDecay(boundaries, values)
+    if schedule == "exponential":
+        return schedules.ExponentialDecay(lr, decay_steps=total_steps, decay_rate=step_factor)
+    if schedule == "cosine":
+        return schedules.CosineDecay(lr, decay_steps=total_steps, alpha=min_fraction)
+    warmup = int(warmup_steps) if warmup_steps is not None else max(1, total_steps // 10)
+    if not 0 < warmup < total_steps:
+        raise ValueError(f"warmup_steps must be between 1 and total_steps - 1 ({total_steps - 1}); "
+                         f"got {warmup}.")
+    # Keras 3: warmup goes linearly from initial_learning_rate to warmup_target over
+    # warmup_steps, then cosine decay over decay_steps.
+    return schedules.CosineDecay(0.0, decay_steps=total_steps - warmup, alpha=min_fraction,
+                                 warmup_target=lr, warmup_steps=warmup)
+
+
+def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, schedule=None,
+                   weight_decay: float | None = None, momentum: float | None = None,
+                   nesterov: bool | None = None, total_steps: int | None = None,
+                   warmup_steps: int | None = None, clipnorm: float | None = None, **kwargs):
+    """Builds a Keras optimizer by name, with an optional learning-rate schedule.
+
+    Args:
+        name: One of ``sgd`` (plain), ``momentum`` (SGD, momentum 0.9), ``nesterov`` (SGD,
+            Nesterov momentum 0.9), ``rmsprop``, ``adam``, ``adamw``, ``nadam``, ``adamax``,
+            ``adagrad``, ``adadelta``, ``lion``, ``lamb``, ``adafactor``, ``ftrl``.
+            A ``keras.optimizers.Optimizer`` is returned unchanged.
+        learning_rate: (Peak) learning rate, or a ``LearningRateSchedule`` (then ``schedule``
+            must be ``None``). Lion wants a rate ~3-10x smaller than Adam's.
+        schedule: ``None``/``"constant"``, ``"step"``, ``"cosine"``, ``"cosine_warmup"``,
+            ``"exponential"`` or a ``LearningRateSchedule`` (see :func:`make_schedule`).
+        weight_decay: Decoupled weight decay (AdamW default 0.004 when ``None``; for other
+            optimizers ``None`` = off).
+        momentum: Overrides the momentum of the SGD variants (or RMSprop's momentum).
+        nesterov: Overrides Nesterov for the SGD variants.
+        total_steps: Steps of the whole run, for schedules.
+        warmup_steps: Warmup steps for ``"cosine_warmup"``.
+        clipnorm: Gradient clipping by norm, if given.
+        **kwargs: Other optimizer arguments (e.g. ``beta_1``) or schedule options
+            (``step_factor``, ``step_boundaries``, ``min_fraction``).
+
+    Returns:
+        A fresh ``keras.optimizers.Optimizer``.
+
+    Raises:
+        ValueError: If the name or the schedule is unknown or an argument does not apply.
+    """
+    if isinstance(name, keras.optimizers.Optimizer):
+        return name
+    if not isinstance(name, str) or name.strip().lower() not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}.")
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        if schedule not in (None, "constant"):
+            raise ValueError("Give either a LearningRateSchedule as learning_rate or schedule=, not both.")
+        schedule = learning_rate
+    elif not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
+        raise ValueError(f"learning_rate must be a positive number or a LearningRateSchedule; "
+                         f"got {learning_rate!r}.")
+    key = name.strip().lower()
+    class_name, defaults = OPTIMIZERS[key]
+    schedule_kw = {k: kwargs.pop(k) for k in ("step_factor", "step_boundaries", "min_fraction")
+                   if k in kwargs}
+    args = dict(defaults)
+    if momentum is not None:
+        if class_name not in ("SGD", "RMSprop"):
+            raise ValueError(f"momentum does not apply to {name!r} (only SGD variants and RMSprop).")
+        args["momentum"] = float(momentum)
+    if nesterov is not None:
+        if class_name != "SGD":
+            raise ValueError(f"nesterov does not apply to {name!r}; use 'nesterov' or 'sgd'.")
+        args["nesterov"] = bool(nesterov)
+    if weight_decay is not None:
+        args["weight_decay"] = float(weight_decay)
+    if clipnorm is not None:
+        args["clipnorm"] = float(clipnorm)
+    args.update(kwargs)
+    lr = make_schedule(schedule, learning_rate, total_steps=total_steps,
+                       warmup_steps=warmup_steps, **schedule_kw)
+    return getattr(keras.optimizers, class_name)(learning_rate=lr, **args)
+
+
+def learning_rates(optimizer_or_schedule, steps: int) -> np.ndarray:
+    """The learning rate at each step ``0 .. steps - 1`` (for plotting schedules).
+
+    Args:
+        optimizer_or_schedule: An optimizer, a ``LearningRateSchedule`` or a float.
+        steps: Number of steps.
+
+    Returns:
+        Float array of length ``steps``.
+    """
+    lr = optimizer_or_schedule
+    if isinstance(lr, keras.optimizers.Optimizer):
+        lr = getattr(lr, "inner_optimizer", lr)  # unwrap a LossScaleOptimizer
+        lr = lr._learning_rate  # the schedule, or a variable for constant rates
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+        try:  # Keras' built-in schedules are element-wise: one vectorised call is much faster
+            values = np.asarray(ops.convert_to_numpy(lr(ops.arange(steps, dtype="float32"))), np.float64)
+            if values.shape == (steps,):
+                return values
+        except Exception:  # a schedule that only takes a scalar step (e.g. uses ops.cond)
+            pass
+        if keras.backend.backend() == "jax":  # eager JAX control flow is slow: compile once
+            import jax
+
+            steps_array = jax.numpy.arange(steps, dtype="float32")
+            return np.asarray(jax.jit(jax.vmap(lr))(steps_array), np.float64)
+        return np.array([float(ops.convert_to_numpy(lr(step))) for step in range(steps)])
+    return np.full(steps, float(ops.convert_to_numpy(lr)))
+
+
+# --------------------------------------------------------------------------------------------
+# Learning-rate range test
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class LRRangeResult:
+    """Result of :func:`lr_range_test`.
+
+    Attributes:
+        lrs: Learning rate of each step that ran.
+        losses: Smoothed (bias-corrected exponential moving average) training loss.
+        raw_losses: Loss of each batch.
+        suggested_lr: The suggestion (see ``method``).
+        min_loss_lr: Learning rate at the lowest smoothed loss.
+        steepest_lr: Learning rate where the smoothed loss falls fastest (before its minimum).
+        method: How ``suggested_lr`` was chosen.
+        stopped_early: Whether the sweep stopped because the loss diverged.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    raw_losses: np.ndarray
+    suggested_lr: float
+    min_loss_lr: float
+    steepest_lr: float
+    method: str
+    stopped_early: bool
+
+    def __getitem__(self, key):  # also usable as a dict: result["suggested_lr"]
+        return getattr(self, key)
+
+    def as_dict(self) -> dict:
+        """Returns the fields as a dict."""
+        return dataclasses.asdict(self)
+
+
+def _xy(data):
+    if hasattr(data, "x_train") and hasattr(data, "y_train"):
+        return np.asarray(data.x_train), np.asarray(data.y_train)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return np.asarray(data[0]), np.asarray(data[1])
+    raise ValueError("data must be an XRayDataset (its training split is used) or an (x, y) "
+                     f"tuple of arrays; got {type(data).__name__}.")
+
+
+def _suggest(lrs, smoothed):
+    best = int(np.nanargmin(smoothed))
+    min_loss_lr = float(lrs[best])
+    steepest_lr = min_loss_lr / 10.0
+    if best >= 3:
+        log_lr = np.log10(lrs[: best + 1])
+        slope = np.gradient(smoothed[: best + 1], log_lr)
+        steepest_lr = float(lrs[int(np.nanargmin(slope[1:])) + 1])
+    return min_loss_lr, steepest_lr
+
+
+def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0,
+                  steps: int = 100, batch_size: int = 64, smoothing: float = 0.9,
+                  diverge_factor: float = 4.0, method: str = "min/10", seed: int = 0,
+                  verbose: bool = False) -> LRRangeResult:
+    """The learning-rate range test (Smith 2017; fastai's "LR finder").
+
+    Trains the compiled model for ``steps`` mini-batches while the learning rate grows
+    exponentially from ``min_lr`` to ``max_lr``, and records the loss. The loss stays flat
+    while the rate is too small, falls when it is useful and blows up when it is too large.
+    Afterwards the model's variables and its optimizer's state (moments, iteration count,
+    learning rate) are restored exactly, so the test does not change the model.
+
+    Args:
+        model: A compiled Keras model whose optimizer has a constant learning rate (the test
+            sets it at every step).
+        data: An ``XRayDataset`` (its training split is used) or an ``(x, y)`` tuple; or
+            ``x`` with ``y`` given separately.
+        y: Labels, when ``data`` is an array of images.
+        min_lr: First learning rate.
+        max_lr: Last learning rate.
+        steps: Number of mini-batches (a few hundred for a real test).
+        batch_size: Mini-batch size (use the one you will train with).
+        smoothing: Factor of the exponential moving average of the loss (0 = none).
+        diverge_factor: Stop when the smoothed loss exceeds this times its minimum.
+        method: ``"min/10"`` (a decade below the lowest loss, the robust default) or
+            ``"steepest"`` (where the loss falls fastest).
+        seed: Seed of the batch order.
+        verbose: Print progress every 10 % of steps.
+
+    Returns:
+        An :class:`LRRangeResult` (also indexable like a dict).
+
+    Raises:
+        ValueError: If the model is not compiled, its learning rate is a schedule, or the
+            arguments are inconsistent.
+    """
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
+        raise ValueError("lr_range_test needs a compiled model: call compile_model(...) or "
+                         "model.compile(optimizer=..., loss=...) first.")
+    optimizer = model.optimizer
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer (mixed precision)
+    if isinstance(getattr(inner, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError("lr_range_test needs an optimizer with a constant learning rate: compile "
+                         "with make_optimizer(name) (no schedule) for the test, then build the "
+                         "schedule around the suggested learning rate.")
+    if not 0 < min_lr < max_lr:
+        raise ValueError(f"Need 0 < min_lr < max_lr; got {min_lr} and {max_lr}.")
+    if steps < 5:
+        raise ValueError(f"steps must be at least 5; got {steps}.")
+    if method not in ("min/10", "steepest"):
+        raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
+    x, labels = _xy(data) if y is None else (np.asarray(data), np.asarray(y))
+    if len(x) != len(labels) or len(x) == 0:
+        raise ValueError(f"x and y must be non-empty and of equal length; got {len(x)} and {len(labels)}.")
+    batch_size = min(int(batch_size), len(x))
+
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    model_state = [ops.convert_to_numpy(v.value) for v in model.variables]
+    optimizer_state = [ops.convert_to_numpy(v.value) for v in optimizer.variables]
+    original_lr = float(ops.convert_to_numpy(optimizer.learning_rate))
+
+    rng = np.random.default_rng(seed)
+    order, cursor = rng.permutation(len(x)), 0
+    factor = (max_lr / min_lr) ** (1.0 / (steps - 1))
+    lrs, raw, smoothed = [], [], []
+    average, best, stopped = 0.0, np.inf, False
+    try:
+        for step in range(steps):
+            lr = min_lr * factor**step
+            optimizer.learning_rate = lr
+            if cursor + batch_size > len(x):
+                order, cursor = rng.permutation(len(x)), 0
+            index = order[cursor:cursor + batch_size]
+            cursor += batch_size
+            out = model.train_on_batch(x[index], labels[index], return_dict=True)
+            loss = float(out["loss"])
+            lrs.append(lr)
+            raw.append(loss)
+            if not math.isfinite(loss):
+                stopped = True
+                break
+            average = smoothing * average + (1.0 - smoothing) * loss
+            value = average / (1.0 - smoothing ** (step + 1)) if smoothing else loss
+            smoothed.append(value)
+            best = min(best, value)
+            if verbose and step % max(1, steps // 10) == 0:
+                print(f"step {step:4d}  lr {lr:.2e}  loss {value:.4f}")
+            if step > 5 and value > diverge_factor * best:
+                stopped = True
+                break
+    finally:
+        for variable, value in zip(model.variables, model_state):
+            variable.assign(value)
+        for variable, value in zip(optimizer.variables, optimizer_state):
+            variable.assign(value)
+        optimizer.learning_rate = original_lr
+        model.reset_metrics()
+
+    lrs_a = np.asarray(lrs[: len(smoothed)], np.float64)
+    smoothed_a = np.asarray(smoothed, np.float64)
+    if len(smoothed_a) == 0:
+        raise ValueError(f"The loss was not finite even at min_lr={min_lr}: check the data and labels.")
+    min_loss_lr, steepest_lr = _suggest(lrs_a, smoothed_a)
+    suggested = steepest_lr if method == "steepest" else min_loss_lr / 10.0
+    return LRRangeResult(lrs=lrs_a, losses=smoothed_a, raw_losses=np.asarray(raw, np.float64),
+                         suggested_lr=float(suggested), min_loss_lr=min_loss_lr,
+                         steepest_lr=float(steepest_lr), method=method, stopped_early=stopped)
+
+
+# --------------------------------------------------------------------------------------------
+# 2-D toy loss surfaces
+# --------------------------------------------------------------------------------------------
+def _ill_conditioned(w):
+    return 0.5 * (w[0] ** 2 + 25.0 * w[1] ** 2)
+
+
+def _rosenbrock(w):
+    return (1.0 - w[0]) ** 2 + 100.0 * (w[1] - w[0] ** 2) ** 2
+
+
+def _saddle(w):
+    return w[0] ** 2 - w[1] ** 2 + 0.25 * w[1] ** 4
+
+
+def _noisy_bowl(w):
+    return 0.5 * (w[0] ** 2 + 4.0 * w[1] ** 2) + 0.3 * ops.sin(4.0 * w[0]) * ops.sin(4.0 * w[1])
+
+
+TOY_SURFACES = {
+    "ill_conditioned": {"fn": _ill_conditioned, "start": (-4.0, 1.2), "minimum": (0.0, 0.0),
+                        "xlim": (-5.0, 5.0), "ylim": (-2.0, 2.0), "learning_rate": 0.035},
+    "rosenbrock": {"fn": _rosenbrock, "start": (-1.5, 2.0), "minimum": (1.0, 1.0),
+                   "xlim": (-2.0, 2.0), "ylim": (-1.0, 3.0), "learning_rate": 1e-3},
+    "saddle": {"fn": _saddle, "start": (-1.5, 1e-3), "minimum": (0.0, np.sqrt(2.0)),
+               "xlim": (-2.0, 2.0), "ylim": (-2.0, 2.0), "learning_rate": 0.05},
+    "bumpy_bowl": {"fn": _noisy_bowl, "start": (-2.5, 1.8), "minimum": (0.0, 0.0),
+                   "xlim": (-3.0, 3.0), "ylim": (-2.0, 2.0), "learning_rate": 0.05},
+}
+"""Toy 2-D loss surfaces written with ``keras.ops``: ``fn(w)`` for ``w`` of shape ``(2,)``,
+with a suggested start, minimum, plot window and SGD learning rate."""
+
+
+def surface_grid(loss_fn, xlim, ylim, n: int = 120):
+    """Evaluates a 2-D loss on a grid, for contour plots.
+
+    Args:
+        loss_fn: A :data:`TOY_SURFACES` name or a function of ``w`` (shape ``(2,)``) written
+            with ``keras.ops``.
+        xlim: ``(min, max)`` of the first coordinate.
+        ylim: ``(min, max)`` of the second coordinate.
+        n: Grid points per axis.
+
+    Returns:
+        ``(X, Y, Z)`` arrays of shape ``(n, n)``.
+    """
+    fn = TOY_SURFACES[loss_fn]["fn"] if isinstance(loss_fn, str) else loss_fn
+    xs, ys = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
+    grid = np.stack([xs.ravel(), ys.ravel()]).astype(np.float32)
+    z = ops.convert_to_numpy(fn(ops.convert_to_tensor(grid)))
+    return xs, ys, np.asarray(z, np.float64).reshape(n, n)
+
+
+_JAX_GRADS: dict = {}
+
+
+def _value_and_grad(fn, w: np.ndarray):
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        if fn not in _JAX_GRADS:
+            _JAX_GRADS[fn] = jax.jit(jax.value_and_grad(fn))
+        value, grad = _JAX_GRADS[fn](jax.numpy.asarray(w))
+        return float(value), np.asarray(grad)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        t = tf.convert_to_tensor(w)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            value = fn(t)
+        return float(value), tape.gradient(value, t).numpy()
+    if backend == "torch":
+        import torch
+
+        t = torch.tensor(w, requires_grad=True)
+        value = fn(t)
+        value.backward()
+        return float(value.detach()), t.grad.numpy()
+    raise NotImplementedError(f"optimizer_trajectory does not support the {backend!r} backend.")
+
+
+def optimizer_trajectory(name, loss_fn, start=None, steps: int = 100,
+                         learning_rate: float | None = None, **kwargs) -> np.ndarray:
+    """Runs a real Keras optimizer on a 2-D loss and returns the path of the parameters.
+
+    The parameters are a ``keras.Variable`` of shape ``(2,)``; each step computes the exact
+    gradient with the backend's autodiff and calls ``optimizer.apply_gradients``.
+
+    Args:
+        name: An optimizer name for :func:`make_optimizer`, or an optimizer instance.
+        loss_fn: A :data:`TOY_SURFACES` name (its start and learning rate become defaults) or
+            a function of ``w`` (shape ``(2,)``) written with ``keras.ops``.
+        start: Starting point ``(w0, w1)``.
+        steps: Number of optimizer steps.
+        learning_rate: Learning rate (default: the surface's suggestion, else 0.01).
+        **kwargs: More :func:`make_optimizer` arguments (``momentum=``, ``schedule=`` ...).
+
+    Returns:
+        Float array ``(steps + 1, 2)``: the start and the point after each step (the path
+        stops early, repeating the last finite point, if it diverges).
+
+    Raises:
+        ValueError: If no start is given for a custom function.
+    """
+    surface = TOY_SURFACES.get(loss_fn, {}) if isinstance(loss_fn, str) else {}
+    if isinstance(loss_fn, str) and not surface:
+        raise ValueError(f"Unknown toy surface {loss_fn!r}: use one of {', '.join(TOY_SURFACES)}.")
+    fn = surface.get("fn", loss_fn)
+    start = start if start is not None else surface.get("start")
+    if start is None:
+        raise ValueError("optimizer_trajectory needs start=(w0, w1) for a custom loss function.")
+    lr = learning_rate if learning_rate is not None else surface.get("learning_rate", 0.01)
+    if "schedule" in kwargs and "total_steps" not in kwargs:
+        kwargs["total_steps"] = steps
+    optimizer = make_optimizer(name, learning_rate=lr, **kwargs)
+    weights = keras.Variable(np.asarray(start, np.float32), dtype="float32", name="w")
+    path = [np.asarray(start, np.float64)]
+    for _ in range(steps):
+        point = ops.convert_to_numpy(weights.value).astype(np.float32)
+        _, grad = _value_and_grad(fn, point)
+        if not np.all(np.isfinite(grad)):
+            break
+        optimizer.apply_gradients([(ops.convert_to_tensor(grad.astype(np.float32)), weights)])
+        new = ops.convert_to_numpy(weights.value).astype(np.float64)
+        if not np.all(np.isfinite(new)) or np.abs(new).max() > 1e6:
+            break
+        path.append(new)
+    path += [path[-1]] * (steps + 1 - len(path))
+    return np.asarray(path)
