@@ -1,0 +1,119 @@
+"""Tests of xraykit.calibration: reliability curve, ECE and temperature scaling."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from xraykit.calibration import (
+    TemperatureScaler, apply_temperature, expected_calibration_error, logit, reliability_curve,
+)
+
+
+def _calibrated_sample(n=4000, seed=0):
+    """Labels drawn from the predicted probabilities: calibrated by construction."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 2.0, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    return z, y
+
+
+def test_reliability_curve_by_hand():
+    y = np.array([0, 0, 1, 1, 1, 0])
+    p = np.array([0.05, 0.15, 0.85, 0.95, 0.55, 0.45])
+    curve = reliability_curve(y, p, n_bins=2)
+    # bin [0, .5): p .05 .15 .45 -> mean .2167, positives 0/3; bin [.5, 1]: .55 .85 .95 -> 3/3
+    np.testing.assert_allclose(curve["mean_predicted"], [0.65 / 3, 2.35 / 3])
+    np.testing.assert_allclose(curve["fraction_positive"], [0.0, 1.0])
+    assert curve["count"].tolist() == [3, 3]
+    # ECE = (3 * .2167 + 3 * (1 - .7833)) / 6
+    assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(0.65 / 3)
+    assert reliability_curve(y, p, n_bins=3, strategy="quantile")["count"].sum() == 6
+
+
+def test_ece_small_when_calibrated_large_when_overconfident():
+    z, y = _calibrated_sample()
+    assert expected_calibration_error(y, 1 / (1 + np.exp(-z))) < 0.03
+    assert expected_calibration_error(y, 1 / (1 + np.exp(-3 * z))) > 0.1
+
+
+def test_temperature_scaling_recovers_the_temperature():
+    z, y = _calibrated_sample()
+    overconfident = 1 / (1 + np.exp(-3 * z))  # logits three times too large
+    scaler = TemperatureScaler().fit(y, overconfident)
+    assert scaler.temperature == pytest.approx(3.0, rel=0.15)
+    assert scaler.nll_after < scaler.nll_before
+    calibrated = scaler.transform(overconfident)
+    assert expected_calibration_error(y, calibrated) < 0.03
+    # Scaling is monotone: the AUC does not move.
+    assert roc_auc_score(y, calibrated) == pytest.approx(roc_auc_score(y, overconfident))
+    # Logits in, same temperature out; apply_temperature agrees with transform.
+    assert TemperatureScaler(from_logits=True).fit(y, 3 * z).temperature == pytest.approx(
+        scaler.temperature, rel=1e-3)
+    np.testing.assert_allclose(apply_temperature(overconfident, scaler.temperature), calibrated,
+                               atol=1e-6)
+    assert np.allclose(apply_temperature(overconfident, 1.0), overconfident)
+
+
+def test_temperature_scaling_softmax():
+    rng = np.random.default_rng(1)
+    z = rng.normal(0, 1.5, (3000, 3))
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y = np.array([rng.choice(3, p=row) for row in p])
+    sharp = np.exp(2 * z) / np.exp(2 * z).sum(1, keepdims=True)
+    scaler = TemperatureScaler().fit(y, sharp)
+    assert scaler._fitted_mode == "softmax"
+    assert scaler.temperature == pytest.approx(2.0, rel=0.15)
+    out = scaler.transform(sharp)
+    np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-5)
+    assert (out.argmax(1) == sharp.argmax(1)).all()
+
+
+def test_calibration_on_real_predictions(pneumonia_small):
+    """A quickly trained PneumoniaMNIST model: fit T on validation, ECE on test goes down or
+    stays small, and the ranking is unchanged."""
+    import keras
+
+    from xraykit.models import build_model
+
+    data = pneumonia_small
+    model = build_model("small_cnn", (28, 28, 1), width=8, depth=2)
+    model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=3, batch_size=64, verbose=0)
+    p_val = model.predict(data.x_val, verbose=0)
+    p_test = model.predict(data.x_test, verbose=0)
+    scaler = TemperatureScaler().fit(data.y_val, p_val)
+    assert 0.05 <= scaler.temperature <= 20 and scaler.nll_after <= scaler.nll_before + 1e-9
+    after = scaler.transform(p_test)
+    assert after.shape == p_test.shape and np.isfinite(after).all()
+    assert roc_auc_score(data.y_test, after) == pytest.approx(roc_auc_score(data.y_test, p_test))
+    # Validation ECE cannot get (much) worse: T = 1 was a candidate of the search.
+    assert expected_calibration_error(data.y_val, scaler.transform(p_val)) <= \
+        expected_calibration_error(data.y_val, p_val) + 0.02
+
+
+def test_bad_inputs_and_plots():
+    with pytest.raises(ValueError, match="probabilities"):
+        expected_calibration_error([0, 1], [0.2, 1.5])
+    with pytest.raises(ValueError, match="values"):
+        reliability_curve([0, 1, 1], [0.2, 0.5])
+    with pytest.raises(ValueError, match="both classes"):
+        TemperatureScaler().fit([1, 1, 1], [0.2, 0.6, 0.9])
+    with pytest.raises(ValueError, match="strategy"):
+        reliability_curve([0, 1], [0.2, 0.5], strategy="magic")
+    assert np.isfinite(logit([0.0, 1.0])).all()
+    # NaN labels (unknown, multilabel) are left out.
+    assert expected_calibration_error([0, np.nan, 1], [0.0, 0.5, 1.0]) == pytest.approx(0.0)
+
+    from xraykit.plotting import calibration_plot, roc_pr_ci, threshold_view
+    from xraykit.widgets import threshold_explorer
+
+    z, y = _calibrated_sample(400)
+    p = 1 / (1 + np.exp(-z))
+    fig = calibration_plot(y, {"model": p, "overconfident": 1 / (1 + np.exp(-3 * z))})
+    assert "ECE" in fig.axes[0].get_legend().get_texts()[1].get_text()
+    fig = roc_pr_ci(y, p, n_boot=50)
+    assert "AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    fig = threshold_view(y, p, 0.3)
+    assert "sensitivity" in fig.axes[0].get_title()
+    fig = threshold_explorer(y, p, 0.3, static=True)  # outside a kernel: a static Figure
+    assert hasattr(fig, "savefig")

@@ -1,0 +1,271 @@
+"""Calibration: do the model's probabilities mean what they say?
+
+A model is calibrated when, among the images it scores 0.8, about 80 % are positive. The
+reliability curve shows this bin by bin, the expected calibration error (ECE) sums it up in one
+number, and temperature scaling (Guo et al., ICML 2017) fixes most of the miscalibration of
+modern networks with one parameter fitted on the validation split: ``p' = sigmoid(logit(p) /
+T)`` (``softmax(z / T)`` for multiclass). ``T > 1`` softens over-confident predictions,
+``T < 1`` sharpens timid ones; the ranking (and so the AUC) never changes.
+
+Threshold choice and bootstrap confidence intervals live in :mod:`xraykit.evaluation`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "TemperatureScaler", "apply_temperature", "expected_calibration_error", "logit",
+    "reliability_curve",
+]
+
+_EPS = 1e-7
+
+
+def logit(p) -> np.ndarray:
+    """The log-odds ``log(p / (1 - p))`` of probabilities, clipped away from 0 and 1.
+
+    Args:
+        p: Probabilities, any shape.
+
+    Returns:
+        Float64 array of the same shape.
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _binary_inputs(y_true, y_prob):
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_prob = np.asarray(y_prob, dtype=np.float64).reshape(-1)
+    if y_true.shape != y_prob.shape:
+        raise ValueError(f"y_true has {y_true.size} values but y_prob has {y_prob.size}: pass one "
+                         "probability per label (flatten multilabel arrays the same way).")
+    keep = ~np.isnan(y_true)  # NaN = unknown label (multilabel datasets)
+    y_true, y_prob = y_true[keep], y_prob[keep]
+    if y_true.size == 0:
+        raise ValueError("No labelled examples.")
+    if not np.isfinite(y_prob).all() or y_prob.min() < 0 or y_prob.max() > 1:
+        raise ValueError("y_prob must hold probabilities in [0, 1]; for logits use "
+                         "TemperatureScaler(from_logits=True) or apply a sigmoid first.")
+    if not np.isin(y_true, (0, 1)).all():
+        raise ValueError("y_true must hold 0/1 labels.")
+    return y_true, y_prob
+
+
+def reliability_curve(y_true, y_prob, n_bins: int = 10, strategy: str = "uniform"):
+    """Observed frequency of positives against the mean predicted probability, per bin.
+
+    Args:
+        y_true: 0/1 labels, any shape (flattened; NaN = unknown and left out).
+        y_prob: Predicted probabilities of the positive class, same size.
+        n_bins: Number of bins.
+        strategy: ``"uniform"`` (equal-width bins on [0, 1]) or ``"quantile"`` (equal counts).
+
+    Returns:
+        A dict with ``mean_predicted``, ``fraction_positive`` and ``count`` (arrays over the
+        non-empty bins) and ``edges`` (``n_bins + 1`` bin edges).
+
+    Raises:
+        ValueError: For mismatched inputs, probabilities outside [0, 1] or an unknown strategy.
+    """
+    y_true, y_prob = _binary_inputs(y_true, y_prob)
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    elif strategy == "quantile":
+        edges = np.quantile(y_prob, np.linspace(0.0, 1.0, n_bins + 1))
+        edges[0], edges[-1] = 0.0, 1.0
+    else:
+        raise ValueError(f"strategy must be 'uniform' or 'quantile', not {strategy!r}.")
+    index = np.clip(np.searchsorted(edges, y_prob, side="right") - 1, 0, n_bins - 1)
+    count = np.bincount(index, minlength=n_bins)
+    total_prob = np.bincount(index, weights=y_prob, minlength=n_bins)
+    total_true = np.bincount(index, weights=y_true, minlength=n_bins)
+    used = count > 0
+    return {
+        "mean_predicted": total_prob[used] / count[used],
+        "fraction_positive": total_true[used] / count[used],
+        "count": count[used],
+        "edges": edges,
+    }
+
+
+def expected_calibration_error(y_true, y_prob, n_bins: int = 15,
+                               strategy: str = "uniform") -> float:
+    """Expected calibration error: the count-weighted mean gap between confidence and
+    frequency over the bins of :func:`reliability_curve`.
+
+    For multiclass models pass the one-hot labels and the probability matrix: every
+    (image, class) pair then counts as one binary prediction ("classwise" ECE).
+
+    Args:
+        y_true: 0/1 labels, any shape (flattened; NaN = unknown and left out).
+        y_prob: Predicted probabilities, same size.
+        n_bins: Number of bins (15 is the usual choice since Guo et al.).
+        strategy: ``"uniform"`` or ``"quantile"`` bins.
+
+    Returns:
+        ECE in [0, 1]; 0 is perfect calibration.
+    """
+    curve = reliability_curve(y_true, y_prob, n_bins=n_bins, strategy=strategy)
+    gaps = np.abs(curve["mean_predicted"] - curve["fraction_positive"])
+    return float((gaps * curve["count"]).sum() / curve["count"].sum())
+
+
+class TemperatureScaler:
+    """Temperature scaling fitted on held-out (validation) predictions.
+
+    Example::
+
+        scaler = TemperatureScaler().fit(y_val, model.predict(x_val))
+        p_test = scaler.transform(model.predict(x_test))
+
+    Args:
+        from_logits: The inputs are logits rather than probabilities.
+        mode: ``"sigmoid"`` (binary and multilabel: each column on its own, one shared
+            temperature), ``"softmax"`` (multiclass, probability rows summing to 1) or
+            ``"auto"`` (softmax when labels are class indices and there are several columns).
+        bounds: Search range of the temperature.
+
+    Attributes:
+        temperature: The fitted temperature (1.0 before fitting).
+        nll_before, nll_after: Mean negative log-likelihood on the fitting data at ``T = 1``
+            and at the fitted ``T``.
+    """
+
+    def __init__(self, from_logits: bool = False, mode: str = "auto",
+                 bounds: tuple[float, float] = (0.05, 20.0)):
+        if mode not in ("auto", "sigmoid", "softmax"):
+            raise ValueError(f"mode must be 'auto', 'sigmoid' or 'softmax', not {mode!r}.")
+        self.from_logits = from_logits
+        self.mode = mode
+        self.bounds = bounds
+        self.temperature = 1.0
+        self.nll_before = float("nan")
+        self.nll_after = float("nan")
+        self._fitted_mode = None
+
+    def _logits(self, scores, mode):
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.from_logits:
+            return scores
+        if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
+            raise ValueError("Expected probabilities in [0, 1]; pass from_logits=True for logits.")
+        if mode == "softmax":
+            return np.log(np.clip(scores, _EPS, 1.0))
+        return logit(scores)
+
+    def _resolve_mode(self, y, scores):
+        if self.mode != "auto":
+            return self.mode
+        y = np.asarray(y)
+        scores = np.asarray(scores)
+        if scores.ndim == 2 and scores.shape[1] > 1 and (y.ndim == 1 or y.shape[-1] == 1) \
+                and np.issubdtype(y.dtype, np.integer):
+            return "softmax"
+        return "sigmoid"
+
+    def _nll(self, z, y, t, mode):
+        if mode == "softmax":
+            z = z / t
+            z = z - z.max(axis=1, keepdims=True)
+            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            return float(-log_p[np.arange(len(y)), y].mean())
+        z = z / t
+        # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, computed stably.
+        return float((np.logaddexp(0.0, z) - y * z).mean())
+
+    def fit(self, y_true, scores) -> TemperatureScaler:
+        """Finds the temperature minimising the negative log-likelihood (bounded scalar search).
+
+        Args:
+            y_true: Labels: 0/1 (binary/multilabel, NaN = unknown) or class indices (softmax).
+            scores: Validation probabilities (or logits with ``from_logits=True``).
+
+        Returns:
+            ``self``, fitted.
+
+        Raises:
+            ValueError: For mismatched shapes or labels of a single class.
+        """
+        from scipy.optimize import minimize_scalar
+
+        mode = self._resolve_mode(y_true, scores)
+        z = self._logits(scores, mode)
+        if mode == "softmax":
+            y = np.asarray(y_true).reshape(-1).astype(int)
+            if z.ndim != 2 or len(y) != len(z):
+                raise ValueError(f"softmax mode needs scores (N, C) and N class indices; got "
+                                 f"{z.shape} and {len(y)}.")
+        else:
+            y = np.asarray(y_true, dtype=np.float64).reshape(-1)
+            z = z.reshape(-1)
+            if y.shape != z.shape:
+                raise ValueError(f"y_true has {y.size} values but scores has {z.size}.")
+            keep = ~np.isnan(y)
+            y, z = y[keep], z[keep]
+            if len(np.unique(y)) < 2:
+                raise ValueError("Temperature scaling needs both classes in the fitting data.")
+        log_lo, log_hi = np.log(self.bounds[0]), np.log(self.bounds[1])
+        result = minimize_scalar(lambda s: self._nll(z, y, np.exp(s), mode),
+                                 bounds=(log_lo, log_hi), method="bounded",
+                                 options={"xatol": 1e-5})
+        self.temperature = float(np.exp(result.x))
+        self.nll_before = self._nll(z, y, 1.0, mode)
+        self.nll_after = self._nll(z, y, self.temperature, mode)
+        self._fitted_mode = mode
+        return self
+
+    def transform(self, scores) -> np.ndarray:
+        """Applies the fitted temperature.
+
+        Args:
+            scores: Probabilities (or logits with ``from_logits=True``), any shape for sigmoid
+                mode, ``(N, C)`` for softmax mode.
+
+        Returns:
+            Calibrated probabilities (float32), same shape.
+        """
+        mode = self._fitted_mode or ("sigmoid" if self.mode == "auto" else self.mode)
+        z = self._logits(scores, mode) / self.temperature
+        out = _softmax(z) if mode == "softmax" else _sigmoid(z)
+        return out.astype(np.float32)
+
+    def fit_transform(self, y_true, scores) -> np.ndarray:
+        """:meth:`fit` then :meth:`transform` on the same scores."""
+        return self.fit(y_true, scores).transform(scores)
+
+    def __repr__(self) -> str:
+        return (f"TemperatureScaler(temperature={self.temperature:.3f}, "
+                f"nll {self.nll_before:.4f} -> {self.nll_after:.4f})")
+
+
+def apply_temperature(probabilities, temperature: float, mode: str = "sigmoid") -> np.ndarray:
+    """Rescales probabilities with a known temperature (as stored in a saved model).
+
+    Args:
+        probabilities: Model outputs in [0, 1].
+        temperature: The temperature; 1.0 returns the input unchanged.
+        mode: ``"sigmoid"`` or ``"softmax"``.
+
+    Returns:
+        Float32 probabilities, same shape.
+    """
+    if temperature == 1.0:
+        return np.asarray(probabilities, dtype=np.float32)
+    scaler = TemperatureScaler(mode=mode)
+    scaler.temperature = float(temperature)
+    scaler._fitted_mode = mode
+    return scaler.transform(probabilities)
