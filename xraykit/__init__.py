@@ -13,8 +13,18 @@ from xraykit.profiles import Profile, get_profile
 
 __version__ = "0.1.0"
 
+# Names that need keras, resolved on first use so that `import xraykit` does not import keras
+# (and fix its backend) before a notebook has chosen KERAS_BACKEND.
+_LAZY = {
+    "build_model": "xraykit.models",
+    "compile_model": "xraykit.training",
+    "fit": "xraykit.training",
+    "predict": "xraykit.inference",
+    "grad_cam": "xraykit.explain",
+}
+
 __all__ = [
-    "Profile", "XRayDataset", "course_data", "dicom_summary", "download", "environment",
+    "Profile", "build_model", "compile_model", "fit", "grad_cam", "predict", "XRayDataset", "course_data", "dicom_summary", "download", "environment",
     "get_profile", "info", "list_datasets", "load", "load_folder", "read_dicom", "read_image",
     "resize_square",
 ]
@@ -44,3 +54,11 @@ def environment() -> dict[str, str]:
     for key, value in details.items():
         print(f"{key:>8}: {value}")
     return details
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'xraykit' has no attribute {name!r}")

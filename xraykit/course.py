@@ -98,7 +98,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     """Executes one notebook headless and writes it (and its HTML) to ``out_dir``.
 
     The kernel inherits ``XRAYKIT_PROFILE``, ``XRAYKIT_DATA`` and ``KERAS_BACKEND`` from the
-    arguments, which the notebook's ``parameters`` cell reads. A failed notebook is still
+    arguments, which the notebook's ``parameters`` cell reads, and ``XRAYKIT_STATIC_WIDGETS=1``
+    (unless set otherwise) so that widgets render as static figures in the saved output. A failed notebook is still
     written, up to the failing cell, so the error can be read in context.
 
     Args:
@@ -127,6 +128,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     if backend is not None:
         os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # No browser shows live widgets in a headless run: draw their static figures instead.
+    os.environ.setdefault("XRAYKIT_STATIC_WIDGETS", "1")
     start = time.perf_counter()
     status, error = "ok", ""
     try:
