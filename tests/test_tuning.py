@@ -1,0 +1,125 @@
+"""Tests of xraykit.tuning: real tiny searches on PneumoniaMNIST, failure surfacing, plots."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+keras_tuner = pytest.importorskip("keras_tuner")
+
+from xraykit import tuning  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_data(pneumonia_small):
+    """128 training / 64 validation real images (28 px)."""
+    return pneumonia_small.subset(128, 64, 64, seed=0)
+
+
+def test_tiny_random_search_completes(tmp_path, tiny_data):
+    hypermodel = tuning.tiny_hypermodel(tiny_data)
+    tuner = tuning.make_tuner("random", hypermodel, "smoke", directory=tmp_path,
+                              project_name="random", max_trials=2, seed=1)
+    frame = tuning.run_search(tuner, tiny_data, epochs=1)
+
+    assert len(frame) == 2
+    assert (frame["status"] == "COMPLETED").all()
+    assert frame["score"].between(0.0, 1.0).all()  # validation AUC of each trial
+    assert (frame["seconds"] > 0).all()
+    assert set(frame["tuner_id"]) == {"tuner0"}
+    for column in ("model", "width", "depth", "dropout", "l2", "optimizer", "learning_rate",
+                   "augmentation", "loss", "batch_size"):
+        assert column in frame.columns, column
+    assert frame["learning_rate"].between(1e-3, 1e-2).all()
+    best = tuning.best_config(tuner)
+    assert best["model"] == "small_cnn"
+    assert best["learning_rate"] == pytest.approx(
+        frame.loc[frame["score"].idxmax(), "learning_rate"])
+    # The same table is read back from the search folder (as after a distributed search).
+    on_disk = tuning.results_frame(tmp_path / "random")
+    assert list(on_disk["trial_id"]) == list(frame["trial_id"])
+    assert np.allclose(on_disk["score"], frame["score"])
+
+
+def test_hypermodel_space_and_build(tiny_data):
+    hypermodel = tuning.XRayHyperModel.for_data(tiny_data, models=("small_cnn", "resnet_small"),
+                                                width=(8, 16), depth=2, augmentation="light",
+                                                optimizers=("adam", "adamw"))
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    names = set(hp.values)
+    assert {"model", "width", "depth", "dropout", "l2", "optimizer", "learning_rate",
+            "augmentation", "loss", "batch_size"} <= names
+    assert hp.values["depth"] == 2 and hp.values["augmentation"] == "light"
+    assert model.output_shape == (None, 1)
+    assert model.compiled
+    expected = {"adam": "Adam", "adamw": "AdamW"}[hp.values["optimizer"]]
+    assert type(model.optimizer).__name__ == expected
+    assert float(model.optimizer.learning_rate) == pytest.approx(hp.values["learning_rate"])
+    # AdamW's weight decay is a conditional hyperparameter: active only with adamw.
+    hp2 = keras_tuner.HyperParameters()
+    hp2.values["optimizer"] = "adamw"
+    hypermodel.declare(hp2)
+    assert hp2.is_active("weight_decay") if hasattr(hp2, "is_active") else True
+    with pytest.raises(ValueError, match="log scale"):
+        tuning.XRayHyperModel(l2=(0.0, 1e-3))
+
+
+@pytest.mark.parametrize("kind", ["hyperband", "bayesian"])
+def test_other_tuners_budget(tmp_path, tiny_data, kind):
+    tuner = tuning.make_tuner(kind, tuning.tiny_hypermodel(tiny_data), "cpu",
+                              directory=tmp_path, seed=0)
+    assert tuner.oracle.max_trials == 6  # the cpu profile's trial budget for every tuner
+    if kind == "hyperband":
+        assert tuner.oracle.max_epochs == 4
+    else:
+        assert tuner.oracle.num_initial_points == 3
+    with pytest.raises(ValueError, match="Unknown tuner kind"):
+        tuning.make_tuner("grid", tuning.tiny_hypermodel(tiny_data))
+
+
+@pytest.mark.parametrize("trials", [2, 3])
+def test_failed_trials_raise_with_cause(tmp_path, tiny_data, trials):
+    # The space expects 32 px images but the data has 28 px: every trial fails in fit().
+    # With 2 trials KerasTuner 1.4.8 "finishes" silently; with 3 it stops on its own.
+    hypermodel = tuning.tiny_hypermodel(tiny_data, input_shape=(32, 32, 1))
+    tuner = tuning.make_tuner("random", hypermodel, "smoke", directory=tmp_path,
+                              max_trials=trials)
+    with pytest.raises(tuning.TrialsFailedError, match="failed") as info:
+        tuning.run_search(tuner, tiny_data, epochs=1)
+    assert info.value.completed == 0
+    assert len(info.value.failures) == trials
+    assert "shape" in str(info.value).lower()  # the cause, not just "failed"
+    frame = tuning.results_frame(tuner)
+    assert set(frame["status"]) <= {"FAILED", "INVALID"}
+    assert frame["error"].str.len().gt(0).all()
+
+
+def test_bad_data_is_refused(tmp_path, tiny_data):
+    tuner = tuning.make_tuner("random", tuning.tiny_hypermodel(tiny_data), "smoke",
+                              directory=tmp_path, max_trials=1)
+    with pytest.raises(TypeError, match="XRayDataset"):
+        tuning.run_search(tuner, tiny_data.x_train)
+
+
+def test_tuning_plots(tmp_path, tiny_data):
+    import pandas as pd
+
+    from xraykit import plotting
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "trial_id": [f"{i:02d}" for i in range(6)],
+        "status": ["COMPLETED"] * 5 + ["FAILED"],
+        "score": list(rng.uniform(0.6, 0.9, 5)) + [np.nan],
+        "seconds": rng.uniform(1, 3, 6), "best_step": 0, "tuner_id": "tuner0", "error": "",
+        "learning_rate": 10 ** rng.uniform(-4, -2, 6), "optimizer": ["adam", "sgd"] * 3,
+    })
+    fig = plotting.tuning_trials(frame)
+    assert len(fig.axes) == 1
+    fig = plotting.hyperparameter_effects(frame)
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["learning_rate", "optimizer"]
+    fig = plotting.tuner_comparison({"random": frame, "bayesian": frame.iloc[:3]})
+    assert len(fig.axes) == 3
+    best = fig.axes[0].lines[0].get_ydata()
+    assert np.nanmax(best) == pytest.approx(frame["score"].max())
