@@ -154,6 +154,21 @@ def _to_list(value):
     return float(array) if array.ndim == 0 else array.tolist()
 
 
+def _set_bce_options(loss, positive_weight, negative_weight, from_logits, label_smoothing):
+    """Validates and stores the options shared by the weighted and the masked BCE."""
+    for label, value in (("positive_weight", positive_weight),
+                         ("negative_weight", negative_weight)):
+        array = np.asarray(value, dtype=np.float64)
+        if array.ndim > 1 or np.any(~np.isfinite(array)) or np.any(array < 0):
+            raise ValueError(f"{label} must be a non-negative float or a list of them; got {value!r}.")
+    if not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
+    loss.positive_weight = _to_list(positive_weight)
+    loss.negative_weight = _to_list(negative_weight)
+    loss.from_logits = bool(from_logits)
+    loss.label_smoothing = float(label_smoothing)
+
+
 def _elementwise_bce(y_true, y_pred, positive_weight, negative_weight, from_logits, label_smoothing):
     """``-(w+ y log p + w- (1 - y) log(1 - p))`` per element (same clipping as Keras)."""
     if label_smoothing:
@@ -199,17 +214,7 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
                  label_smoothing=0.0, reduction="sum_over_batch_size",
                  name="weighted_binary_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        for label, value in (("positive_weight", positive_weight),
-                             ("negative_weight", negative_weight)):
-            array = np.asarray(value, dtype=np.float64)
-            if array.ndim > 1 or np.any(~np.isfinite(array)) or np.any(array < 0):
-                raise ValueError(f"{label} must be a non-negative float or a list of them; got {value!r}.")
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
-        self.positive_weight = _to_list(positive_weight)
-        self.negative_weight = _to_list(negative_weight)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
+        _set_bce_options(self, positive_weight, negative_weight, from_logits, label_smoothing)
 
     @classmethod
     def from_labels(cls, y, **kwargs) -> WeightedBinaryCrossentropy:
@@ -267,12 +272,7 @@ class MaskedBinaryCrossentropy(keras.losses.Loss):
                  label_smoothing=0.0, reduction="sum_over_batch_size",
                  name="masked_binary_crossentropy", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
-        self.positive_weight = _to_list(positive_weight)
-        self.negative_weight = _to_list(negative_weight)
-        self.from_logits = bool(from_logits)
-        self.label_smoothing = float(label_smoothing)
+        _set_bce_options(self, positive_weight, negative_weight, from_logits, label_smoothing)
 
     @classmethod
     def from_labels(cls, y, **kwargs) -> MaskedBinaryCrossentropy:
