@@ -148,67 +148,68 @@ def _regularizer(l1: float, l2: float):
     return None
 
 
-# Moving-average momentum of batch normalization in the from-scratch nets. Keras' default (0.99)
-# needs thousands of steps to settle; lessons train for a few hundred, and with 0.99 the
-# inference-time statistics lag so far behind that validation AUC can sit at 0.5.
+# Default moving-average momentum of batch normalization in the from-scratch nets. Keras' default
+# (0.99) needs thousands of steps to settle; lessons train for a few hundred, and with 0.99 the
+# inference-time statistics lag so far behind that validation AUC can sit at 0.5. The helpers
+# below take the momentum, or None for no batch normalization.
 BN_MOMENTUM = 0.9
 
 
-def _conv_bn_relu(x, filters, name, reg, batch_norm, seed, strides=1, activation=True):
+def _conv_bn_relu(x, filters, name, reg, bn_momentum, seed, strides=1, activation=True):
     x = keras.layers.Conv2D(
-        filters, 3, strides=strides, padding="same", use_bias=not batch_norm,
+        filters, 3, strides=strides, padding="same", use_bias=bn_momentum is None,
         kernel_initializer=keras.initializers.HeNormal(seed=seed),
         kernel_regularizer=reg, name=f"{name}_conv")(x)
-    if batch_norm:
-        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    if bn_momentum is not None:
+        x = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     if activation:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
 
 
-def _small_cnn(x, width, depth, reg, batch_norm, seed):
+def _small_cnn(x, width, depth, reg, bn_momentum, seed):
     for i in range(depth):
-        x = _conv_bn_relu(x, width * 2 ** i, f"block{i + 1}", reg, batch_norm, seed + i)
+        x = _conv_bn_relu(x, width * 2 ** i, f"block{i + 1}", reg, bn_momentum, seed + i)
         if i < depth - 1:
             x = keras.layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
     return x
 
 
-def _vgg_small(x, width, depth, reg, batch_norm, seed):
+def _vgg_small(x, width, depth, reg, bn_momentum, seed):
     for i in range(depth):
         filters = width * 2 ** i
-        x = _conv_bn_relu(x, filters, f"block{i + 1}a", reg, batch_norm, seed + 2 * i)
-        x = _conv_bn_relu(x, filters, f"block{i + 1}b", reg, batch_norm, seed + 2 * i + 1)
+        x = _conv_bn_relu(x, filters, f"block{i + 1}a", reg, bn_momentum, seed + 2 * i)
+        x = _conv_bn_relu(x, filters, f"block{i + 1}b", reg, bn_momentum, seed + 2 * i + 1)
         if i < depth - 1:
             x = keras.layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
     return x
 
 
-def _residual_block(x, filters, strides, name, reg, batch_norm, seed):
+def _residual_block(x, filters, strides, name, reg, bn_momentum, seed):
     """A ResNet basic block: two 3x3 convs plus a shortcut (1x1 conv when the shape changes)."""
     shortcut = x
-    y = _conv_bn_relu(x, filters, f"{name}_1", reg, batch_norm, seed, strides=strides)
-    y = _conv_bn_relu(y, filters, f"{name}_2", reg, batch_norm, seed + 1, activation=False)
+    y = _conv_bn_relu(x, filters, f"{name}_1", reg, bn_momentum, seed, strides=strides)
+    y = _conv_bn_relu(y, filters, f"{name}_2", reg, bn_momentum, seed + 1, activation=False)
     if strides != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(
-            filters, 1, strides=strides, use_bias=not batch_norm, kernel_regularizer=reg,
+            filters, 1, strides=strides, use_bias=bn_momentum is None, kernel_regularizer=reg,
             kernel_initializer=keras.initializers.HeNormal(seed=seed + 2),
             name=f"{name}_shortcut_conv")(x)
-        if batch_norm:
+        if bn_momentum is not None:
             shortcut = keras.layers.BatchNormalization(
-                momentum=BN_MOMENTUM, name=f"{name}_shortcut_bn")(shortcut)
+                momentum=bn_momentum, name=f"{name}_shortcut_bn")(shortcut)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def _resnet_small(x, width, depth, reg, batch_norm, seed):
-    x = _conv_bn_relu(x, width, "stem", reg, batch_norm, seed)
+def _resnet_small(x, width, depth, reg, bn_momentum, seed):
+    x = _conv_bn_relu(x, width, "stem", reg, bn_momentum, seed)
     for i in range(depth):
         filters = width * 2 ** i
         strides = 1 if i == 0 else 2
-        x = _residual_block(x, filters, strides, f"stage{i + 1}_block1", reg, batch_norm,
+        x = _residual_block(x, filters, strides, f"stage{i + 1}_block1", reg, bn_momentum,
                             seed + 10 * i)
-        x = _residual_block(x, filters, 1, f"stage{i + 1}_block2", reg, batch_norm,
+        x = _residual_block(x, filters, 1, f"stage{i + 1}_block2", reg, bn_momentum,
                             seed + 10 * i + 5)
     return x
 
@@ -284,7 +285,7 @@ def _check_args(name, input_shape, task, num_classes, dropout, width, depth):
 def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_classes: int = 1,
                 weights: str | None = None, dropout: float = 0.0, l2: float = 0.0,
                 l1: float = 0.0, batch_norm: bool = True, augmentation=None, width: int = 32,
-                depth: int = 3, seed: int = 0) -> keras.Model:
+                depth: int = 3, seed: int = 0, bn_momentum: float = BN_MOMENTUM) -> keras.Model:
     """Builds a classification model for chest X-rays.
 
     Args:
@@ -301,6 +302,8 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
         l2: L2 weight penalty on conv/dense kernels (from-scratch nets and the head).
         l1: L1 weight penalty on conv/dense kernels (from-scratch nets and the head).
         batch_norm: Batch normalization after each conv (from-scratch nets).
+        bn_momentum: Momentum of the batch-normalization moving averages (default 0.9, for
+            runs of a few hundred steps; 0.99, Keras' default, suits runs of thousands).
         augmentation: ``None``, a preset name of :func:`xraykit.augmentation.augmentation_layers`
             (``"light"``, ``"medium"``, ``"heavy"``) or a Keras layer; it runs only in
             training, inside the model (so on the GPU).
@@ -335,7 +338,10 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
 
     spec = _SPECS[name]
     if spec.kind == "scratch":
-        features = _SCRATCH[name](x, width, depth, reg, batch_norm, seed)
+        if not 0.0 < bn_momentum < 1.0:
+            raise ValueError(f"bn_momentum must be in (0, 1), got {bn_momentum}.")
+        features = _SCRATCH[name](x, width, depth, reg, bn_momentum if batch_norm else None,
+                                  seed)
         x = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
         if name == "vgg_small":
             x = keras.layers.Dense(width * 4, kernel_regularizer=reg, name="head_fc",
