@@ -147,3 +147,15 @@ def test_imagenet_weights_fall_back_offline_with_a_message(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "Could not load 'imagenet' weights for densenet121" in out and "weights=None" in out
     assert np.asarray(model(_images())).shape == (2, 1)
+
+
+def test_batch_norm_momentum_and_switch():
+    def momenta(model):
+        return {layer.momentum for layer in model.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert momenta(build_model("resnet_small", (28, 28, 1), width=8)) == {0.9}
+    assert momenta(build_model("small_cnn", (28, 28, 1), width=8, bn_momentum=0.99)) == {0.99}
+    assert momenta(build_model("vgg_small", (28, 28, 1), width=8, batch_norm=False)) == set()
+    with pytest.raises(ValueError, match="bn_momentum"):
+        build_model("small_cnn", (28, 28, 1), bn_momentum=1.5)
