@@ -226,6 +226,14 @@ def _float_labels(labels) -> np.ndarray:
     return y[:, None] if y.ndim == 1 else y
 
 
+def _mix(layer, images, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Runs a batch-mixing layer (MixUp, CutMix) on NumPy images and labels."""
+    out = layer({"images": np.asarray(images, np.float32), "labels": _float_labels(labels)},
+                training=True)
+    return (ops.convert_to_numpy(out["images"]).astype(np.float32),
+            ops.convert_to_numpy(out["labels"]).astype(np.float32))
+
+
 def mixup(images, labels, alpha: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """MixUp (``keras.layers.MixUp``): blends pairs of images and their labels with a Beta(α, α) weight.
 
@@ -238,11 +246,7 @@ def mixup(images, labels, alpha: float = 0.2, seed: int = 0) -> tuple[np.ndarray
     Returns:
         ``(mixed_images, mixed_labels)`` as float32 NumPy arrays.
     """
-    layer = keras.layers.MixUp(alpha=alpha, seed=seed)
-    out = layer({"images": np.asarray(images, np.float32), "labels": _float_labels(labels)},
-                training=True)
-    return (ops.convert_to_numpy(out["images"]).astype(np.float32),
-            ops.convert_to_numpy(out["labels"]).astype(np.float32))
+    return _mix(keras.layers.MixUp(alpha=alpha, seed=seed), images, labels)
 
 
 def cutmix(images, labels, factor: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -257,11 +261,7 @@ def cutmix(images, labels, factor: float = 1.0, seed: int = 0) -> tuple[np.ndarr
     Returns:
         ``(mixed_images, mixed_labels)`` as float32 NumPy arrays.
     """
-    layer = keras.layers.CutMix(factor=factor, seed=seed)
-    out = layer({"images": np.asarray(images, np.float32), "labels": _float_labels(labels)},
-                training=True)
-    return (ops.convert_to_numpy(out["images"]).astype(np.float32),
-            ops.convert_to_numpy(out["labels"]).astype(np.float32))
+    return _mix(keras.layers.CutMix(factor=factor, seed=seed), images, labels)
 
 
 def gridmask_layer(seed: int = 0, **kwargs) -> tuple[keras.layers.Layer | None, str]:
