@@ -85,3 +85,22 @@ def test_input_errors_and_predict_scores():
     assert shifted.shape == (2,) and shifted[1] == 0.0
     with pytest.raises(ValueError, match="TTA"):
         predict_scores(Mean(), x, tta=["rotate"])
+
+
+def test_roc_and_pr_plots_label_every_curve():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from xraykit.plotting import plot_pr, plot_roc
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    good, weak = y + rng.normal(0, 0.5, 200), y + rng.normal(0, 2.0, 200)
+    fig = plot_roc(y, {"good": good, "weak": weak}, operating_point=0.5)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[0].startswith("good (AUC") and legend[1].startswith("weak (AUC")
+    assert float(legend[0][-6:-1]) > float(legend[1][-6:-1])
+    labels = np.stack([y, 1 - y], axis=1)
+    fig = plot_pr(labels, np.stack([good, -good], axis=1), class_names=["a", "b"])
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend[0].startswith("a (AP") and legend[1].startswith("b (AP")

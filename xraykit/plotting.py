@@ -361,6 +361,21 @@ def plot_cost_vs_quality(table, cost: str = "seconds_per_epoch", quality: str = 
     return fig
 
 
+def _curves(y_true, scores, class_names):
+    """Yields ``(legend name, scores, curve dict, single curve?)`` for every run and label."""
+    from xraykit.evaluation import roc_curves
+
+    runs = scores if isinstance(scores, dict) else {None: scores}
+    for run, run_scores in runs.items():
+        curves = roc_curves(y_true, run_scores, class_names)
+        for label, curve in curves.items():
+            if run is None:
+                name = label
+            else:
+                name = run if len(curves) == 1 else f"{run}: {label}"
+            yield name, run_scores, curve, len(curves) == 1
+
+
 def plot_roc(y_true, scores, class_names=None, ax=None, operating_point: float | None = None):
     """ROC curves with AUCs in the legend.
 
@@ -376,20 +391,15 @@ def plot_roc(y_true, scores, class_names=None, ax=None, operating_point: float |
     Returns:
         The matplotlib Figure.
     """
-    from xraykit.evaluation import binary_metrics, roc_curves
+    from xraykit.evaluation import binary_metrics
 
     plt = _plt()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.8, 4.5))
-    runs = scores if isinstance(scores, dict) else {None: scores}
-    for run, s in runs.items():
-        curves = roc_curves(y_true, s, class_names)
-        for label, c in curves.items():
-            name = run if run is not None and len(curves) == 1 else (
-                f"{run}: {label}" if run is not None else label)
-            line, = ax.plot(c["fpr"], c["tpr"], label=f"{name} (AUC {c['auc']:.3f})")
-            if operating_point is not None and len(curves) == 1:
-                m = binary_metrics(y_true, s, operating_point)
-                ax.plot(1 - m["specificity"], m["sensitivity"], "o", color=line.get_color())
+    for name, s, c, single in _curves(y_true, scores, class_names):
+        line, = ax.plot(c["fpr"], c["tpr"], label=f"{name} (AUC {c['auc']:.3f})")
+        if operating_point is not None and single:
+            m = binary_metrics(y_true, s, operating_point)
+            ax.plot(1 - m["specificity"], m["sensitivity"], "o", color=line.get_color())
     ax.plot([0, 1], [0, 1], ":", color="gray", lw=1)
     ax.set_xlabel("1 - specificity (false positive rate)")
     ax.set_ylabel("sensitivity (true positive rate)")
@@ -412,18 +422,11 @@ def plot_pr(y_true, scores, class_names=None, ax=None):
     Returns:
         The matplotlib Figure.
     """
-    from xraykit.evaluation import roc_curves
-
     plt = _plt()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(4.8, 4.5))
-    runs = scores if isinstance(scores, dict) else {None: scores}
-    for run, s in runs.items():
-        curves = roc_curves(y_true, s, class_names)
-        for label, c in curves.items():
-            name = run if run is not None and len(curves) == 1 else (
-                f"{run}: {label}" if run is not None else label)
-            line, = ax.plot(c["recall"], c["precision"], label=f"{name} (AP {c['ap']:.3f})")
-            ax.axhline(c["prevalence"], color=line.get_color(), ls=":", lw=0.8)
+    for name, _, c, _ in _curves(y_true, scores, class_names):
+        line, = ax.plot(c["recall"], c["precision"], label=f"{name} (AP {c['ap']:.3f})")
+        ax.axhline(c["prevalence"], color=line.get_color(), ls=":", lw=0.8)
     ax.set_xlabel("recall (sensitivity)")
     ax.set_ylabel("precision (PPV)")
     ax.set_title("Precision-recall (dotted: prevalence)")
