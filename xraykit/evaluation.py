@@ -104,23 +104,28 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
         ValueError: On mismatched sizes, non-binary labels or NaN scores.
     """
     y_true, y_score = _as_binary(y_true, y_score)
-    (tn, fp), (fn, tp) = confusion(y_true, y_score, threshold)
     both = _both_classes(y_true)
+    return {
+        "auc": float(skm.roc_auc_score(y_true, y_score)) if both else float("nan"),
+        "ap": float(skm.average_precision_score(y_true, y_score)) if both else float("nan"),
+        **_threshold_metrics(y_true, y_score, threshold),
+    }
+
+
+def _threshold_metrics(y_true, y_score, threshold: float) -> dict[str, float]:
+    """The metrics of :func:`binary_metrics` that depend on the threshold (no AUC, no AP)."""
+    (tn, fp), (fn, tp) = confusion(y_true, y_score, threshold)
 
     def ratio(a, b):
         return float(a / b) if b else float("nan")
 
-    precision = ratio(tp, tp + fp)
-    sensitivity = ratio(tp, tp + fn)
     return {
-        "auc": float(skm.roc_auc_score(y_true, y_score)) if both else float("nan"),
-        "ap": float(skm.average_precision_score(y_true, y_score)) if both else float("nan"),
         "accuracy": ratio(tp + tn, len(y_true)),
-        "sensitivity": sensitivity,
+        "sensitivity": ratio(tp, tp + fn),
         "specificity": ratio(tn, tn + fp),
-        "precision": precision,
+        "precision": ratio(tp, tp + fp),
         "npv": ratio(tn, tn + fn),
-        "f1": float(skm.f1_score(y_true, (y_score >= threshold).astype(int), zero_division=0.0)),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn) if tp + fp + fn else 0.0,
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
         "threshold": float(threshold), "n": int(len(y_true)),
     }
@@ -263,9 +268,9 @@ def bootstrap_ci(y_true, y_score, metric="auc", n_boot: int = 1000, seed: int = 
         fn = metric
     elif metric in _METRICS:
         fn = _METRICS[metric]
-    elif metric in binary_metrics([0, 1], [0.0, 1.0]):
-        def fn(t, s):
-            return binary_metrics(t, s, threshold)[metric]
+    elif metric in _threshold_metrics([0, 1], [0.0, 1.0], threshold):
+        def fn(t, s):  # only the confusion matrix per resample, not AUC and AP too
+            return _threshold_metrics(t, s, threshold)[metric]
     else:
         raise ValueError(f"Unknown metric {metric!r}: use 'auc', 'ap', a binary_metrics key "
                          f"or a function f(y_true, y_score).")
