@@ -111,3 +111,9 @@ def test_manual_dataset_explains_how_to_get_it():
         datasets.download("rsna-pneumonia")
     with pytest.raises(ValueError, match="no 32 px file"):
         datasets.download("pneumoniamnist", size=32)
+
+
+def test_verified_cache_is_used_without_the_network(test_registry, cache):
+    datasets.download("testset", size=28)
+    path = datasets.download("testset", size=28, url="http://127.0.0.1:9/unreachable.npz")
+    assert path.read_bytes() == PAYLOAD
