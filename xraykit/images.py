@@ -45,6 +45,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{path}: not a readable image ({err}).") from err
 
     if pixels.ndim == 3:  # RGB, RGBA, LA: drop alpha, take luminance
+        scale = 255.0 if pixels.dtype == np.uint8 else 65535.0
         channels = pixels.shape[-1]
         if channels in (2, 4):
             pixels = pixels[..., :-1]
@@ -53,7 +54,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         else:
             pixels = pixels[..., 0]
         pixels = pixels.astype(np.float64)
-        scale = 65535.0 if np.asarray(image.getextrema()).max() > 255 else 255.0
     elif pixels.dtype == np.bool_:
         pixels, scale = pixels.astype(np.float64), 1.0
     elif pixels.dtype == np.uint8:
