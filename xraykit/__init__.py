@@ -10,6 +10,7 @@ from xraykit.datasets import (
 from xraykit.dicom import dicom_summary, read_dicom
 from xraykit.images import read_image, resize_square
 from xraykit.profiles import Profile, get_profile
+from xraykit.runtime import environment, quiet_start
 
 __version__ = "0.1.0"
 
@@ -25,35 +26,9 @@ _LAZY = {
 
 __all__ = [
     "Profile", "build_model", "compile_model", "fit", "grad_cam", "predict", "XRayDataset", "course_data", "dicom_summary", "download", "environment",
-    "get_profile", "info", "list_datasets", "load", "load_folder", "read_dicom", "read_image",
+    "get_profile", "info", "quiet_start", "list_datasets", "load", "load_folder", "read_dicom", "read_image",
     "resize_square",
 ]
-
-
-def environment() -> dict[str, str]:
-    """Versions, Keras backend and devices, as lessons print them in their setup cell.
-
-    Returns:
-        A dict of names to versions or descriptions; also printed one per line.
-    """
-    import platform
-
-    import keras
-    import numpy
-
-    from xraykit.profiles import gpu_available
-
-    details = {
-        "python": platform.python_version(),
-        "xraykit": __version__,
-        "keras": keras.__version__,
-        "backend": keras.backend.backend(),
-        "numpy": numpy.__version__,
-        "gpu": "yes" if gpu_available() else "no (CPU)",
-    }
-    for key, value in details.items():
-        print(f"{key:>8}: {value}")
-    return details
 
 
 def __getattr__(name: str):

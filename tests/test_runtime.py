@@ -1,0 +1,79 @@
+"""The lesson runtime: quiet Keras start, version floor, precision by device, one setup cell."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from xraykit import course, runtime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("capability, policy", [
+    (None, "float32"),             # CPU
+    ((7, 5), "mixed_float16"),     # T4, Colab's free GPU: no bfloat16
+    ((7, 0), "mixed_float16"),     # V100
+    ((8, 0), "mixed_bfloat16"),    # A100
+    ((8, 9), "mixed_bfloat16"),    # L4
+    ((9, 0), "mixed_bfloat16"),    # H100
+])
+def test_precision_policy_follows_compute_capability(capability, policy):
+    assert runtime.policy_for(capability) == policy
+
+
+def test_this_machine_gets_a_policy_for_its_device():
+    capability = runtime.gpu_compute_capability()
+    policy = runtime.mixed_precision_policy()
+    if capability is None:
+        assert policy == "float32"
+    else:
+        assert policy in {"mixed_float16", "mixed_bfloat16"}
+
+
+@pytest.mark.parametrize("version", ["3.13.2", "3.9.0", "2.15.0"])
+def test_old_keras_is_refused_with_the_upgrade_command(version):
+    with pytest.raises(RuntimeError) as err:
+        runtime.check_keras_version(version)
+    message = str(err.value)
+    assert version in message and 'pip install -U "keras>=3.14"' in message
+    assert "restart" in message.lower()
+
+
+@pytest.mark.parametrize("version", ["3.14.0", "3.15.1", "3.16.0.dev2026112400", "4.0.0"])
+def test_new_enough_keras_passes(version):
+    runtime.check_keras_version(version)
+
+
+def test_installed_keras_meets_the_floor():
+    runtime.check_keras_version()
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_quiet_start_prints_nothing_on_stderr(backend):
+    script = ("import sys, xraykit\n"
+              "keras = xraykit.quiet_start()\n"
+              "print(keras.backend.backend())\n"
+              "print('python stderr still works', file=sys.stderr)\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+    env["KERAS_BACKEND"] = backend
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120, check=True)
+    assert done.stdout.strip() == backend
+    assert done.stderr.strip() == "python stderr still works"
+
+
+def test_every_lesson_has_the_same_setup_cell():
+    setups = set()
+    for path in course.find_notebooks():
+        cells = json.loads(path.read_text())["cells"]
+        setup = next(c for c in cells if c["cell_type"] == "code")
+        setups.add("".join(setup["source"]))
+    assert len(setups) == 1
+    (setup,) = setups
+    assert setup.count("%pip install") == 1 and "@v" in setup  # one pinned reference
+    assert "xraykit.quiet_start()" in setup and "xraykit.environment()" in setup

@@ -1,0 +1,198 @@
+"""The runtime a lesson runs in: a quiet Keras start, the Keras version floor, devices, precision.
+
+Every lesson's setup cell calls :func:`quiet_start` and :func:`environment`; lessons that train in
+the ``gpu`` profile set Keras's global dtype policy to :func:`mixed_precision_policy`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+#: The oldest Keras with every layer the course uses
+#: (``keras.layers.ContrastLimitedAdaptiveHistogramEqualization`` arrived in 3.14).
+KERAS_MIN_VERSION = (3, 14)
+
+
+@contextlib.contextmanager
+def _stderr_descriptor_silenced():
+    """Sends what C/C++ code writes to file descriptor 2 to the null device, then restores it.
+
+    TensorFlow's native libraries print their start-up lines (oneDNN notice, missing CUDA drivers)
+    before their logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them; Jupyter
+    shows them as a red block. Python's ``sys.stderr`` is flushed first and keeps working after.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (some embedded interpreters): nothing to silence
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def check_keras_version(version: str | None = None) -> None:
+    """Checks that Keras is new enough for the course.
+
+    Args:
+        version: A Keras version string; ``None`` reads the installed ``keras.__version__``.
+
+    Raises:
+        RuntimeError: If the version is older than :data:`KERAS_MIN_VERSION`; the message says
+            what to install.
+    """
+    if version is None:
+        import keras
+
+        version = keras.__version__
+    floor = ".".join(map(str, KERAS_MIN_VERSION))
+    if _version_tuple(version)[:2] < KERAS_MIN_VERSION:
+        raise RuntimeError(
+            f"The course needs Keras {floor} or newer, and this environment has Keras {version}. "
+            f'Run  %pip install -U "keras>={floor}"  then restart the kernel (in Colab: Runtime > '
+            f"Restart session) and run the setup cell again.")
+
+
+def quiet_start(backend: str = "tensorflow"):
+    """Imports Keras without TensorFlow's native start-up lines and checks its version.
+
+    Sets ``KERAS_BACKEND`` (unless already set) and ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already
+    set), then imports Keras with file descriptor 2 silenced: on a CPU machine TensorFlow would
+    otherwise print a oneDNN notice, "Could not find cuda drivers" twice and a ``cuInit`` error,
+    none of which a student can act on. Python warnings and errors are not affected.
+
+    Args:
+        backend: The Keras backend to use when ``KERAS_BACKEND`` is not set.
+
+    Returns:
+        The imported ``keras`` module.
+
+    Raises:
+        RuntimeError: If Keras is older than the course needs.
+    """
+    os.environ.setdefault("KERAS_BACKEND", backend)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "keras" not in sys.modules:
+        with _stderr_descriptor_silenced():
+            import keras  # noqa: F401  (the import is the point: its native start-up is silenced)
+            from xraykit.profiles import gpu_available
+
+            gpu_available()  # the first device query is where TensorFlow reports cuInit
+    import keras
+
+    check_keras_version(keras.__version__)
+    return keras
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """The CUDA compute capability of the first GPU the Keras backend sees.
+
+    Returns:
+        ``(major, minor)``, e.g. ``(7, 5)`` for a T4 or ``(9, 0)`` for an H100; ``None`` when the
+        backend sees no CUDA GPU or cannot tell.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            if gpus and getattr(gpus[0], "compute_capability", None):
+                major, minor = str(gpus[0].compute_capability).split(".")[:2]
+                return int(major), int(minor)
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                capability = tf.config.experimental.get_device_details(gpus[0]).get(
+                    "compute_capability")
+                if capability:
+                    return int(capability[0]), int(capability[1])
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return tuple(torch.cuda.get_device_capability(0))
+    except Exception:  # a backend without a GPU runtime raises on device queries
+        return None
+    return None
+
+
+def policy_for(capability: tuple[int, int] | None) -> str:
+    """The Keras dtype policy that suits a device.
+
+    ``mixed_bfloat16`` needs compute capability 8.0 or newer (A100, L4, H100); older GPUs such as
+    Colab's free T4 (7.5) have no bfloat16 and get ``mixed_float16``, whose loss scaling Keras adds
+    by itself in ``compile``; a CPU gets ``float32``, since mixed precision only slows it down.
+
+    Args:
+        capability: ``(major, minor)`` of the GPU, or ``None`` for no GPU.
+
+    Returns:
+        ``"mixed_bfloat16"``, ``"mixed_float16"`` or ``"float32"``.
+    """
+    if capability is None:
+        return "float32"
+    return "mixed_bfloat16" if tuple(capability) >= (8, 0) else "mixed_float16"
+
+
+def mixed_precision_policy() -> str:
+    """The dtype policy for this machine's device, for ``keras.mixed_precision.set_global_policy``.
+
+    Returns:
+        :func:`policy_for` the GPU that the active backend sees (``"float32"`` without one).
+    """
+    return policy_for(gpu_compute_capability())
+
+
+def environment() -> dict[str, str]:
+    """Versions, Keras backend, device and precision, as lessons print them in their setup cell.
+
+    Returns:
+        A dict of names to versions or descriptions; also printed one per line.
+    """
+    import platform
+
+    import keras
+    import numpy
+
+    import xraykit
+
+    capability = gpu_compute_capability()
+    if capability is not None:
+        device = f"GPU (compute capability {capability[0]}.{capability[1]})"
+    else:
+        from xraykit.profiles import gpu_available
+
+        device = "GPU" if gpu_available() else "CPU"
+    details = {
+        "python": platform.python_version(),
+        "xraykit": xraykit.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": numpy.__version__,
+        "device": device,
+        "precision": policy_for(capability) + (" (gpu profile)" if capability else ""),
+    }
+    for key, value in details.items():
+        print(f"{key:>9}: {value}")
+    return details
