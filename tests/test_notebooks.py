@@ -34,6 +34,7 @@ def test_notebook_runs_in_smoke_profile(path, shared_data, tmp_path):
     run = course.run_notebook(path, tmp_path, profile="smoke", data=shared_data,
                               backend="tensorflow", timeout=600, html=False)
     assert run.status == "ok", f"{path.name} failed: {run.error} (executed copy: {run.output})"
+    assert run.stderr == [], f"{path.name} wrote to stderr (a red block for the student)"
     executed = (tmp_path / path.name).read_text()
     assert '"output_type": "error"' not in executed
     assert "image/png" in executed, f"{path.name} rendered no figure"

@@ -27,6 +27,8 @@ class NotebookRun:
         seconds: Wall time of the execution.
         error: The failing cell's error (empty when ``ok``).
         output: Path of the executed notebook.
+        stderr: What the cells wrote to standard error, one ``"cell N: text"`` entry per
+            output (a student sees these as red blocks; the course aims for none).
     """
 
     name: str
@@ -34,6 +36,7 @@ class NotebookRun:
     seconds: float
     error: str = ""
     output: str = ""
+    stderr: list[str] = dataclasses.field(default_factory=list)
 
 
 def find_notebooks(folder: str | os.PathLike | None = None,
@@ -90,6 +93,24 @@ def _first_error(notebook) -> str:
             if output.get("output_type") == "error":
                 return f"{output.get('ename')}: {output.get('evalue')}"
     return ""
+
+
+def stderr_outputs(notebook) -> list[str]:
+    """What a notebook's cells wrote to standard error.
+
+    Args:
+        notebook: An executed ``nbformat`` notebook.
+
+    Returns:
+        One ``"cell N: text"`` entry per stderr stream output, N counting code cells from 1.
+    """
+    found = []
+    code_cells = (cell for cell in notebook.cells if cell.cell_type == "code")
+    for number, cell in enumerate(code_cells, start=1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found.append(f"cell {number}: {output.get('text', '').strip()}")
+    return found
 
 
 def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: str = "smoke",
@@ -152,7 +173,7 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
 
         body, _ = HTMLExporter().from_notebook_node(notebook)
         output.with_suffix(".html").write_text(body, encoding="utf-8")
-    return NotebookRun(path.name, status, seconds, error, str(output))
+    return NotebookRun(path.name, status, seconds, error, str(output), stderr_outputs(notebook))
 
 
 def run_course(out_dir: str | os.PathLike = "build", profile: str = "auto",
@@ -180,6 +201,8 @@ def run_course(out_dir: str | os.PathLike = "build", profile: str = "auto",
         run = run_notebook(path, out_dir, profile, data, backend, timeout)
         runs.append(run)
         detail = f"  {run.error}" if run.error else ""
+        if run.stderr:
+            detail += f"  ({len(run.stderr)} stderr output(s) in the executed notebook)"
         print(f"{run.status.upper():6} {run.name:40} {run.seconds:8.1f} s{detail}", flush=True)
     print(summary_table(runs))
     return runs
