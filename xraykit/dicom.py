@@ -79,7 +79,9 @@ def _read_dataset(path: str | os.PathLike):
         raise ValueError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err}).") \
             from err
     if "PixelData" not in ds:
-        raise ValueError(f"{path}: the DICOM file holds no image (no PixelData element).")
+        raise ValueError(f"{path}: the DICOM file holds no image (no PixelData element): it "
+                         "is not an image, or it is truncated before or inside its pixel data; "
+                         "copy or export it again.")
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
         # Files without the Part-10 header carry no transfer syntax: raw DICOM is implicit VR
