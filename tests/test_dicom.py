@@ -101,3 +101,120 @@ def test_summary_has_no_identifiers(dicom_dir, name):
         value = str(ds.get(tag, "") or "").strip().lower()
         if len(value) > 3:
             assert value not in text
+
+
+# --- Faulty files, built from the real radiographs; no message may echo an identifier. ---
+
+IDENTIFIERS = {"PatientName": "Zyxwvuta^Quorbel", "PatientID": "PID-9081726354",
+               "PatientBirthDate": "19431107", "StudyDate": "20190314",
+               "InstitutionName": "Saint Qwertyuiop Hospital"}
+
+
+def _tagged(dicom_dir, name=MONO1):
+    """A real radiograph with a Part-10 header and recognisable identifiers."""
+    ds = pydicom.dcmread(dicom_dir / name, force=True)
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    for keyword, value in IDENTIFIERS.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def _save(ds, path):
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _refused(path, match, recwarn, **kwargs):
+    """read_dicom refuses the file naming it, and nothing it says carries an identifier."""
+    with pytest.raises(ValueError, match=match) as caught:
+        read_dicom(path, **kwargs)
+    said = [str(caught.value)] + [str(w.message) for w in recwarn]
+    cause = caught.value.__cause__
+    while cause is not None:
+        said.append(str(cause))
+        cause = cause.__cause__
+    assert path.name in said[0]
+    for value in IDENTIFIERS.values():
+        assert not any(value.lower() in text.lower() for text in said), value
+        assert not any(value.split("^")[0].lower() in text.lower() for text in said), value
+    return str(caught.value)
+
+
+def test_truncated_pixel_data_says_truncated(dicom_dir, tmp_path, recwarn):
+    whole = _save(_tagged(dicom_dir), tmp_path / "whole.dcm")
+    data = whole.read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(data[:-1000])  # the file ends early
+    ds = _tagged(dicom_dir)
+    ds.PixelData = ds.PixelData[:len(ds.PixelData) // 2]  # the element itself is short
+    short = _save(ds, tmp_path / "short.dcm")
+    for path in (tmp_path / "cut.dcm", short):
+        message = _refused(path, "truncated", recwarn)
+        assert "pip install" not in message
+    jpeg = (dicom_dir / MONO2).read_bytes()  # compressed pixel data cut in the middle
+    (tmp_path / "cut_jpeg.dcm").write_bytes(jpeg[:len(jpeg) - 5000])
+    assert "pip install" not in _refused(tmp_path / "cut_jpeg.dcm", "truncated", recwarn)
+
+
+@pytest.mark.parametrize("window", [(float("nan"), 100), (100, float("inf")), (1, 2, 3), 5,
+                                    ("a", 1), (True, 10), "DICOM", (100, -1), (550, 0)])
+def test_bad_window_arguments_are_refused(dicom_dir, window):
+    with pytest.raises(ValueError, match="(?i)window"):
+        read_dicom(dicom_dir / MONO1, window=window)
+
+
+def test_window_as_numpy_pair(dicom_dir):
+    np.testing.assert_array_equal(read_dicom(dicom_dir / MONO1, window=np.array([550, 1024])),
+                                  read_dicom(dicom_dir / MONO1, window=(550, 1024)))
+
+
+def _set_window_center_to_text(path):
+    """WindowCenter "abc": pydicom will not store it, so it is written into the bytes."""
+    path.write_bytes(path.read_bytes().replace(b"9876.5", b"abc   "))
+
+
+@pytest.mark.parametrize("change, window, match", [
+    (lambda ds: setattr(ds, "WindowWidth", 0), "dicom", r"WindowWidth \(0028,1051\).*positive"),
+    (lambda ds: setattr(ds, "RescaleSlope", 0), None, r"RescaleSlope \(0028,1053\) is 0"),
+    (lambda ds: setattr(ds, "WindowCenter", "9876.5"), "dicom",
+     r"WindowCenter \(0028,1050\) is not a finite number"),
+    (lambda ds: delattr(ds, "BitsStored"), None, r"BitsStored \(0028,0101\) is missing"),
+    (lambda ds: delattr(ds, "PhotometricInterpretation"), None,
+     r"PhotometricInterpretation \(0028,0004\) is missing"),
+])
+def test_bad_tags_are_named_without_identifiers(dicom_dir, tmp_path, recwarn, change, window,
+                                                match):
+    ds = _tagged(dicom_dir)
+    ds.RescaleSlope, ds.RescaleIntercept = 1, 0
+    change(ds)
+    path = _save(ds, tmp_path / "faulty.dcm")
+    if "WindowCenter" in match:
+        _set_window_center_to_text(path)
+    _refused(path, match, recwarn, window=window)
+
+
+def test_palette_color_is_looked_up_not_read_as_grey(dicom_dir, tmp_path):
+    """PALETTE COLOR whose table inverts the 10-bit values: lungs must come out dark."""
+    ds = _tagged(dicom_dir)
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    table = ((1023 - np.arange(1024)) * 64).astype("<u2").tobytes()
+    for colour in ("Red", "Green", "Blue"):
+        setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [1024, 0, 16])
+        setattr(ds, f"{colour}PaletteColorLookupTableData", table)
+    path = _save(ds, tmp_path / "palette.dcm")
+    image = read_dicom(path)
+    np.testing.assert_allclose(image, read_dicom(dicom_dir / MONO1), atol=2e-3)
+    centre, lungs = _mediastinum_and_lungs(image)
+    assert centre > lungs + 0.15
+    with pytest.raises(ValueError, match=r"palette\.dcm.*PALETTE COLOR"):
+        read_dicom(path, window="dicom")
+
+
+def test_is_dicom_by_preamble(dicom_dir, tmp_path):
+    from xraykit.dicom import is_dicom
+    from xraykit.images import read_image
+
+    path = _save(_tagged(dicom_dir), tmp_path / "scan.bin")  # Part-10 file, no .dcm suffix
+    assert is_dicom(path) and not is_dicom(tmp_path) and not is_dicom(tmp_path / "absent")
+    np.testing.assert_array_equal(read_image(path), read_dicom(dicom_dir / MONO1))

@@ -1,5 +1,8 @@
 """Reading PNG/JPEG/DICOM into float images, and square resizing."""
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -60,3 +63,136 @@ def test_resize_square_pads_and_crops():
         resize_square(image, 20, mode="stretch")
     with pytest.raises(ValueError, match="2-D"):
         resize_square(np.ones((4, 4, 3)), 2)
+
+
+# --- Bad and unusual inputs: each is read with the right pixel values or refused by name. ---
+
+def _png_header_only(path, width, height):
+    """A tiny PNG whose IHDR claims width x height (valid CRCs, almost no pixel data)."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def gray(nih_png):
+    """A real radiograph at 64 px, uint8."""
+    with Image.open(nih_png) as image:
+        return np.asarray(image.resize((64, 64)))
+
+
+def test_decompression_bomb_is_refused_with_the_limit(tmp_path, gray, monkeypatch):
+    limit = Image.MAX_IMAGE_PIXELS
+    bomb = _png_header_only(tmp_path / "bomb.png", 100000, 100000)  # Pillow raises itself
+    with pytest.raises(ValueError, match=rf"bomb\.png.*{limit}.*MAX_IMAGE_PIXELS"):
+        read_image(bomb)
+    # Between 1x and 2x the limit Pillow only warns; xraykit refuses from 1x on.
+    between = _png_header_only(tmp_path / "between.png", 10000, 10000)
+    with pytest.warns(Image.DecompressionBombWarning), \
+            pytest.raises(ValueError, match=rf"between\.png.*10000x10000.*{limit}"):
+        read_image(between)
+    # The limit is Pillow's setting: a real image just over a lowered limit is refused,
+    # one just under it is read.
+    Image.fromarray(gray[:40, :40]).save(tmp_path / "over.png")
+    Image.fromarray(gray[:30, :30]).save(tmp_path / "under.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.warns(Image.DecompressionBombWarning), \
+            pytest.raises(ValueError, match=r"over\.png.*40x40.*limit of 1000"):
+        read_image(tmp_path / "over.png")
+    np.testing.assert_allclose(read_image(tmp_path / "under.png"), gray[:30, :30] / 255, atol=1e-6)
+
+
+def test_a_bomb_in_a_folder_is_one_unreadable_file(tmp_path, gray, capsys):
+    import keras
+
+    from xraykit.datasets import load_folder
+    from xraykit.inference import predict
+
+    for name in ("NORMAL/a.png", "NORMAL/b.png", "PNEUMONIA/c.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(gray).save(tmp_path / name)
+    bomb = _png_header_only(tmp_path / "PNEUMONIA" / "bomb.png", 100000, 100000)
+    folder = load_folder(tmp_path, image_size=16)
+    assert folder.images.shape == (3, 16, 16, 1)
+    assert list(folder.failed) == [str(bomb)] and "MAX_IMAGE_PIXELS" in folder.failed[str(bomb)]
+    assert "bomb.png" in capsys.readouterr().out
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    result = predict(model, tmp_path)
+    assert len(result.paths) == 3 and list(result.failed) == [str(bomb)]
+    np.testing.assert_allclose(result.images, folder.images, atol=1e-6)
+
+
+def test_pixel_modes_are_scaled_right(tmp_path, gray):
+    expected = gray / 255.0
+    Image.fromarray((gray.astype(np.uint16) * 257).astype(">u2")).save(tmp_path / "i16b.tif")
+    Image.fromarray(gray.astype(np.int32) * 257).save(tmp_path / "int32.tif")
+    Image.fromarray(expected.astype(np.float32)).save(tmp_path / "float.tif")
+    Image.fromarray(gray).convert("LA").save(tmp_path / "la.png")
+    palette = Image.fromarray(255 - gray).convert("P")  # index i shows grey 255 - i
+    palette.putpalette([255 - i for i in range(256) for _ in range(3)])
+    palette.save(tmp_path / "palette.png")
+    for name in ("i16b.tif", "int32.tif", "float.tif", "la.png", "palette.png"):
+        with Image.open(tmp_path / name) as image:
+            mode = image.mode
+        image = read_image(tmp_path / name)
+        assert image.dtype == np.float32, name
+        np.testing.assert_allclose(image, expected, atol=1e-6, err_msg=f"{name} ({mode})")
+    assert Image.open(tmp_path / "i16b.tif").mode == "I;16B"
+
+    Image.fromarray(gray > 128).save(tmp_path / "one.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "one.png"), (gray > 128).astype(np.float32))
+
+    # CMYK JPEG: not inverted (lungs stay dark), same grey levels up to JPEG loss.
+    Image.fromarray(gray).convert("RGB").convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    assert Image.open(tmp_path / "cmyk.jpg").mode == "CMYK"
+    cmyk = read_image(tmp_path / "cmyk.jpg")
+    assert np.corrcoef(cmyk.ravel(), expected.ravel())[0, 1] > 0.99
+    assert np.abs(cmyk - expected).mean() < 0.02
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("big.tif", lambda g: Image.fromarray(g.astype(np.int32) * 1000), r"0\.\.2\d+000.*16 bits"),
+    ("float255.tif", lambda g: Image.fromarray(g.astype(np.float32)), r"outside \[0, 1\]"),
+])
+def test_pixels_of_unknown_scale_are_refused_not_clipped(tmp_path, gray, name, make, message):
+    make(gray).save(tmp_path / name)
+    with pytest.raises(ValueError, match=rf"{name}: .*{message}"):
+        read_image(tmp_path / name)
+
+
+def test_broken_files_are_named(tmp_path, gray):
+    Image.fromarray(gray).save(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[:len(data) // 2])
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("a text file renamed .png\n")
+    for name in ("truncated.png", "empty.png", "notes.png"):
+        with pytest.raises(ValueError, match=rf"{name}: not a readable image"):
+            read_image(tmp_path / name)
+    (tmp_path / "scans.png").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"scans\.png: is a folder"):
+        read_image(tmp_path / "scans.png")
+
+
+def test_target_size_reads_reduced_with_the_same_result(nih_png, tmp_path):
+    full = read_image(nih_png)  # 1024 x 1024
+    small = read_image(nih_png, target_size=28)
+    assert small.shape == (57, 57)  # box-averaged by 1024 // 56 = 18
+    for mode in ("pad", "crop"):
+        np.testing.assert_allclose(resize_square(small, 28, mode), resize_square(full, 28, mode),
+                                   atol=1e-6)
+    Image.open(nih_png).save(tmp_path / "chest.jpg", quality=95)
+    jpeg = read_image(tmp_path / "chest.jpg", target_size=28)
+    assert jpeg.shape == (64, 64)  # decoded at 1/8 scale (Image.draft), then halved
+    reference = resize_square(read_image(tmp_path / "chest.jpg"), 28)
+    difference = np.abs(resize_square(jpeg, 28) - reference)
+    assert difference.mean() < 0.01 and difference.max() < 0.05
+    for bad in (0, -3, 2.5, "28", True):
+        with pytest.raises(ValueError, match="target_size"):
+            read_image(nih_png, target_size=bad)

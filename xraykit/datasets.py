@@ -618,7 +618,7 @@ def _folder_items(folder: pathlib.Path, labels_csv, image_column, label_columns)
 
 
 def _read_resized(path, image_size, resize_mode):
-    return resize_square(read_image(path), image_size, mode=resize_mode)
+    return resize_square(read_image(path, target_size=image_size), image_size, mode=resize_mode)
 
 
 def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None,

@@ -24,6 +24,9 @@ SAFE_TAGS = (
 
 Window = tuple[float, float] | str | None
 
+# ITU-R BT.601 luma weights, as for PNG/JPEG in xraykit.images.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
 
 def _pydicom():
     try:
@@ -33,17 +36,52 @@ def _pydicom():
     return pydicom
 
 
+def _tag_name(keyword: str) -> str:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})" if tag is not None else keyword
+
+
+def _number(ds, keyword: str, path, default: float | None = None, integer: bool = False) -> float:
+    """The first value of a numeric tag, checked; errors name the tag, never its value."""
+    if keyword not in ds:
+        if default is not None:
+            return default
+        raise ValueError(f"{path}: the required tag {_tag_name(keyword)} is missing; the image "
+                         "cannot be decoded without it. Fix the file's header or re-export it.")
+    try:
+        value = ds[keyword].value
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            value = value[0]
+        number = float(value)
+    except Exception:
+        number = float("nan")
+    if not np.isfinite(number) or (integer and not number.is_integer()):
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"{path}: the tag {_tag_name(keyword)} is not {kind}; correct or "
+                         "remove it (e.g. with pydicom) before reading the image.")
+    return number
+
+
 def _read_dataset(path: str | os.PathLike):
     """Reads a DICOM file, with or without a Part-10 header."""
     pydicom = _pydicom()
     from pydicom.uid import ImplicitVRLittleEndian
 
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: the file is empty (0 bytes); copy it again or remove it.")
     try:
         ds = pydicom.dcmread(os.fspath(path), force=True)
+    except MemoryError:
+        raise
     except Exception as err:
-        raise ValueError(f"{path}: not a readable DICOM file ({err}).") from err
+        raise ValueError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err}).") \
+            from err
     if "PixelData" not in ds:
-        raise ValueError(f"{path}: the DICOM file holds no image (no PixelData element).")
+        raise ValueError(f"{path}: the DICOM file holds no image (no PixelData element): it "
+                         "is not an image, or it is truncated before or inside its pixel data; "
+                         "copy or export it again.")
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
         # Files without the Part-10 header carry no transfer syntax: raw DICOM is implicit VR
@@ -53,39 +91,92 @@ def _read_dataset(path: str | os.PathLike):
     return ds
 
 
+def _check_image_tags(ds, path) -> None:
+    """Checks the Image Pixel tags that decoding and scaling rely on, before decoding."""
+    from PIL import Image
+
+    rows = _number(ds, "Rows", path, integer=True)
+    columns = _number(ds, "Columns", path, integer=True)
+    frames = _number(ds, "NumberOfFrames", path, default=1, integer=True)
+    allocated = _number(ds, "BitsAllocated", path, integer=True)
+    stored = _number(ds, "BitsStored", path, integer=True)
+    representation = _number(ds, "PixelRepresentation", path, integer=True)
+    _number(ds, "SamplesPerPixel", path, default=1, integer=True)
+    if "PhotometricInterpretation" not in ds:
+        raise ValueError(f"{path}: the required tag {_tag_name('PhotometricInterpretation')} is "
+                         "missing, so it is unknown whether high values are bright or dark; fix "
+                         "the file's header.")
+    if min(rows, columns, frames) < 1 or not 1 <= stored <= allocated or representation not in (0, 1):
+        raise ValueError(
+            f"{path}: inconsistent image tags (Rows, Columns, NumberOfFrames must be >= 1, "
+            "BitsStored between 1 and BitsAllocated, PixelRepresentation 0 or 1); fix the "
+            "file's header or re-export it."
+        )
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and rows * columns * frames > limit:
+        raise ValueError(
+            f"{path}: the header claims {int(rows)}x{int(columns)} pixels x {int(frames)} "
+            f"frame(s), more than the limit of {limit} pixels (PIL.Image.MAX_IMAGE_PIXELS) that "
+            "guards against decompression bombs; raise that limit only for a trusted file."
+        )
+
+
+def _check_modality_tags(ds, path) -> None:
+    """Refuses rescale values that would silently flatten or corrupt the image."""
+    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
+        slope = _number(ds, "RescaleSlope", path, default=1.0)
+        _number(ds, "RescaleIntercept", path, default=0.0)
+        if slope == 0:
+            raise ValueError(f"{path}: the tag {_tag_name('RescaleSlope')} is 0, which maps every "
+                             "pixel to the same value; correct it (1 when there is no rescale).")
+
+
 def _decode_pixels(ds, path) -> np.ndarray:
+    from pydicom.pixels import get_decoder
+
+    _check_image_tags(ds, path)
+    syntax = ds.file_meta.TransferSyntaxUID
+    name = getattr(syntax, "name", str(syntax))
     try:
-        return ds.pixel_array
-    except Exception as err:
-        syntax = ds.file_meta.TransferSyntaxUID
-        name = getattr(syntax, "name", str(syntax))
+        available = get_decoder(syntax).is_available
+    except NotImplementedError:
+        raise RuntimeError(f"{path}: pydicom cannot decode pixel data stored as {name!r}; "
+                           "convert the file to an uncompressed transfer syntax.") from None
+    if not available:
         hint = "pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg"
         if "2000" in name:
             hint = "pip install pylibjpeg pylibjpeg-openjpeg (or Pillow with OpenJPEG)"
         elif "RLE" in name:
             hint = "pip install pylibjpeg pylibjpeg-rle"
-        raise RuntimeError(
-            f"{path}: cannot decode pixel data compressed as {name!r} ({err}). "
-            f"Install a decoder: {hint}"
+        raise RuntimeError(f"{path}: cannot decode pixel data compressed as {name!r}: no "
+                           f"installed package decodes it. Install a decoder: {hint}")
+    try:
+        return ds.pixel_array
+    except MemoryError:
+        raise
+    except Exception as err:
+        if not syntax.is_compressed:
+            bits = int(ds.BitsAllocated)
+            expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames", 1) or 1)
+                        * int(ds.get("SamplesPerPixel", 1)) * bits + 7) // 8
+            if len(ds.PixelData) < expected:
+                raise ValueError(
+                    f"{path}: the file is truncated: its pixel data has {len(ds.PixelData)} "
+                    f"bytes where Rows x Columns x BitsAllocated need {expected}. Copy or "
+                    "export the file again."
+                ) from None
+        raise ValueError(
+            f"{path}: the pixel data ({name}) cannot be decoded; the file is probably truncated "
+            f"or corrupt ({type(err).__name__}). Copy or export the file again."
         ) from err
-
-
-def _first(value) -> float:
-    """First number of a possibly multi-valued DICOM element."""
-    if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not isinstance(value, str):
-        try:
-            return float(value[0])
-        except TypeError:
-            pass
-    return float(value)
 
 
 def _stored_range(ds) -> tuple[float, float]:
     """The range the stored bits allow, mapped through the modality LUT."""
     from pydicom.pixels import apply_modality_lut
 
-    bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)))
-    if int(ds.get("PixelRepresentation", 0)) == 1:
+    bits = int(ds.BitsStored)  # checked by _check_image_tags
+    if int(ds.PixelRepresentation) == 1:
         stored = np.array([-(2 ** (bits - 1)), 2 ** (bits - 1) - 1])
     else:
         stored = np.array([0, 2**bits - 1])
@@ -93,15 +184,62 @@ def _stored_range(ds) -> tuple[float, float]:
     return float(mapped.min()), float(mapped.max())
 
 
-def _to_gray(pixels: np.ndarray, ds, path) -> np.ndarray:
-    samples = int(ds.get("SamplesPerPixel", 1))
+def _first_frame(pixels: np.ndarray, ds, path) -> np.ndarray:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         warnings.warn(f"{path}: {frames} frames; using the first.", stacklevel=3)
         pixels = pixels[0]
-    if samples == 3:
-        pixels = pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
     return pixels
+
+
+def _to_gray(pixels: np.ndarray, ds, path) -> np.ndarray:
+    pixels = _first_frame(pixels, ds, path)
+    if int(ds.get("SamplesPerPixel", 1)) == 3:
+        pixels = pixels.astype(np.float64) @ _LUMA
+    return pixels
+
+
+def _palette_to_gray(pixels: np.ndarray, ds, path) -> np.ndarray:
+    """PALETTE COLOR: looks each stored index up in the file's colour tables, as pydicom does."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        rgb = apply_color_lut(_first_frame(pixels, ds, path), ds)
+    except MemoryError:
+        raise
+    except Exception as err:
+        raise ValueError(
+            f"{path}: PALETTE COLOR image whose Red/Green/Blue Palette Color Lookup Table tags "
+            f"cannot be applied ({type(err).__name__}); fix or re-export the file."
+        ) from None
+    return rgb[..., :3].astype(np.float64) @ _LUMA / np.iinfo(rgb.dtype).max
+
+
+def _check_window(window) -> None:
+    """Accepts None, "dicom" or a (center, width) pair of finite numbers with width > 0."""
+    if window is None:
+        return
+    if isinstance(window, str):
+        if window != "dicom":
+            hint = " (did you mean 'dicom'?)" if window.strip().lower() == "dicom" else ""
+            raise ValueError(f"window must be None, 'dicom' or (center, width), not "
+                             f"{window!r}{hint}.")
+        return
+    try:
+        values = list(window)
+        ok = len(values) == 2 and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            for v in values)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"window must be None, 'dicom' or a (center, width) pair of numbers, "
+                         f"e.g. window=(550, 1024); got {window!r}.")
+    center, width = (float(v) for v in values)
+    if not (np.isfinite(center) and np.isfinite(width)):
+        raise ValueError(f"window center and width must be finite numbers, got {window!r}.")
+    if width <= 0:
+        raise ValueError(f"Window width must be positive, got {width}.")
 
 
 def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
@@ -112,33 +250,51 @@ def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
         window: ``None`` applies the modality LUT and scales by the range the stored bits
             allow (no VOI, so nothing is clipped); ``"dicom"`` applies the file's VOI LUT
             sequence, else its WindowCenter/WindowWidth; ``(center, width)`` applies that
-            window, in modality units (e.g. Hounsfield units for CT).
+            window, in modality units (e.g. Hounsfield units for CT): two finite numbers,
+            width > 0. PALETTE COLOR images take only ``None``: their colour tables give the
+            grey levels.
 
     Returns:
         Array ``(H, W)`` of float32 in [0, 1]; MONOCHROME1 files are inverted so that they
-        look like MONOCHROME2.
+        look like MONOCHROME2; PALETTE COLOR and RGB files become luminance.
 
     Raises:
-        ValueError: If the file is not DICOM, has no image, or ``window="dicom"`` is asked of
-            a file with no window.
+        ValueError: If ``window`` is malformed; if the file is not DICOM, is empty, has no
+            image, has truncated or corrupt pixel data, has a missing or malformed tag that
+            reading needs (named in the message, its value never shown), a RescaleSlope of 0
+            or a window width <= 0; if ``window="dicom"`` is asked of a file with no window;
+            or if the header claims more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
         RuntimeError: If the pixel data is compressed in a format no installed package decodes.
     """
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
+    _check_window(window)
     ds = _read_dataset(path)
-    pixels = _to_gray(_decode_pixels(ds, path), ds, path)
+    pixels = _decode_pixels(ds, path)
+    photometric = str(ds.PhotometricInterpretation).strip().upper()
+    if photometric == "PALETTE COLOR":
+        if window is not None:
+            raise ValueError(f"{path}: windowing does not apply to a PALETTE COLOR image; use "
+                             "window=None.")
+        return _palette_to_gray(pixels, ds, path).astype(np.float32)
+    pixels = _to_gray(pixels, ds, path)
+    _check_modality_tags(ds, path)
     values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
 
     if window is None:
         low, high = _stored_range(ds)
-    elif isinstance(window, str):
-        if window != "dicom":
-            raise ValueError(f"window must be None, 'dicom' or (center, width), not {window!r}.")
+    elif isinstance(window, str):  # "dicom", checked by _check_window
         if "VOILUTSequence" in ds:
             values = np.asarray(apply_voi_lut(values, ds), dtype=np.float64)
             low, high = 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
         elif "WindowCenter" in ds and "WindowWidth" in ds:
-            center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+            center = _number(ds, "WindowCenter", path)
+            width = _number(ds, "WindowWidth", path)
+            if width <= 0:
+                raise ValueError(
+                    f"{path}: the tag {_tag_name('WindowWidth')} is not positive, so it defines "
+                    "no window; use window=None or window=(center, width)."
+                )
             low, high = center - width / 2, center + width / 2
         else:
             raise ValueError(
@@ -147,13 +303,11 @@ def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
             )
     else:
         center, width = (float(v) for v in window)
-        if width <= 0:
-            raise ValueError(f"Window width must be positive, got {width}.")
         low, high = center - width / 2, center + width / 2
 
     span = high - low if high > low else 1.0
     image = np.clip((values - low) / span, 0.0, 1.0)
-    if str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper() == "MONOCHROME1":
+    if photometric == "MONOCHROME1":
         image = 1.0 - image
     return image.astype(np.float32)
 
@@ -192,11 +346,14 @@ def dicom_summary(path: str | os.PathLike) -> dict[str, Any]:
     for tag in SAFE_TAGS:
         if tag in ds:
             value = ds.get(tag)
-            if hasattr(value, "__iter__") and not isinstance(value, str):
-                value = [float(v) for v in value]
-            elif isinstance(value, (int, float)) or type(value).__name__ in ("DSfloat", "IS"):
-                value = float(value) if "." in str(value) else int(value)
-            else:
+            try:
+                if hasattr(value, "__iter__") and not isinstance(value, str):
+                    value = [float(v) for v in value]
+                elif isinstance(value, (int, float)) or type(value).__name__ in ("DSfloat", "IS"):
+                    value = float(value) if "." in str(value) else int(value)
+                else:
+                    value = str(value)
+            except (TypeError, ValueError):  # a malformed number: shown as stored
                 value = str(value)
             summary[tag] = value
     syntax = ds.file_meta.TransferSyntaxUID
@@ -213,10 +370,11 @@ def is_dicom(path: str | os.PathLike) -> bool:
     Returns:
         ``True`` for a DICOM file.
     """
+    from pydicom.misc import is_dicom as has_dicm_preamble
+
     if str(path).lower().endswith((".dcm", ".dicom")):
         return True
     try:
-        with open(path, "rb") as handle:
-            return handle.read(132)[128:132] == b"DICM"
-    except OSError:
+        return has_dicm_preamble(path)
+    except OSError:  # absent, a folder, unreadable
         return False

@@ -273,7 +273,8 @@ def _read_files(paths, config: InferenceConfig, workers: int = 4):
     from concurrent.futures import ThreadPoolExecutor
 
     def read(path):
-        return resize_square(read_image(path), config.image_size, config.resize_mode)
+        return resize_square(read_image(path, target_size=config.image_size), config.image_size,
+                             config.resize_mode)
 
     images, kept, failed = [], [], {}
     with ThreadPoolExecutor(max(1, workers)) as pool:
