@@ -17,6 +17,8 @@ import pathlib
 import re
 import socket
 import sys
+import zipfile
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -358,41 +360,126 @@ class XRayDataset:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
+TASKS = ("binary", "multiclass", "multilabel")
+
+
 def _infer_task(labels: np.ndarray) -> str:
+    """Guesses the task from labels.
+
+    Args:
+        labels: ``(N,)`` or ``(N, L)`` labels; NaN (unknown) entries are ignored.
+
+    Returns:
+        ``"multilabel"`` for several columns, ``"binary"`` when every label is 0 or 1, else
+        ``"multiclass"``.
+    """
     labels = labels.reshape(len(labels), -1)
     if labels.shape[1] > 1:
         return "multilabel"
-    return "binary" if set(np.unique(labels)) <= {0, 1} else "multiclass"
+    known = labels[~np.isnan(labels)] if labels.dtype.kind == "f" else labels
+    return "binary" if set(np.unique(known).tolist()) <= {0, 1} else "multiclass"
 
 
-def _images_to_float(images: np.ndarray, path, key: str) -> np.ndarray:
-    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets: luminance
-        images = images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    elif images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3:
-        raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, 1|3), got {images.shape}.")
+def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = None) -> np.ndarray:
+    """Converts one split's images to float32 ``(N, H, W, 1)`` in [0, 1].
+
+    uint8 is divided by 255 and uint16 by 65535. Float images are taken as they are when in
+    [0, 1] and divided by 255 when in [0, 255]. RGB images become their luminance.
+
+    Args:
+        images: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)`` array.
+        path: The file the images came from (named in errors).
+        key: Their key in that file (named in errors).
+        scale: For float images, the value that means white (1 or 255); by default 1 when no
+            value exceeds 1, else 255. Give it to decide once for every split of a file.
+
+    Returns:
+        Float32 ``(N, H, W, 1)`` in [0, 1].
+
+    Raises:
+        ValueError: If the shape or dtype is wrong, or float values are not finite or lie
+            outside [0, 1] and [0, 255].
+    """
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+        raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, 1|3), got shape "
+                         f"{images.shape}. Save grayscale images as one (N, H, W) array.")
     if images.dtype == np.uint8:
-        return (images / 255.0).astype(np.float32)[..., None]
-    if images.dtype == np.uint16:
-        return (images / 65535.0).astype(np.float32)[..., None]
-    if images.dtype.kind == "f" and np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1:
-        return images.astype(np.float32)[..., None]
-    raise ValueError(
-        f"{path}: {key} must be uint8/uint16, or float in [0, 1]; got {images.dtype} "
-        f"in [{images.min()}, {images.max()}]."
-    )
+        scale = 255.0
+    elif images.dtype == np.uint16:
+        scale = 65535.0
+    elif images.dtype.kind == "f":
+        if not np.isfinite(images).all():
+            raise ValueError(f"{path}: {key} holds NaN or infinite values; replace them before "
+                             "saving (e.g. numpy.nan_to_num).")
+        low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+        scale = scale or (1.0 if high <= 1 else 255.0)
+        if low < 0 or high > scale:
+            raise ValueError(
+                f"{path}: {key} holds float values in [{low:g}, {high:g}]; float images must lie "
+                "in [0, 1] or [0, 255] (the same range in every split). Rescale them, e.g. "
+                "(x - x.min()) / (x.max() - x.min()), or save them as uint8."
+            )
+    else:
+        raise ValueError(f"{path}: {key} has dtype {images.dtype}; images must be uint8, uint16, "
+                         "or float in [0, 1] or [0, 255]. Convert them, e.g. "
+                         "images.astype(numpy.uint8) for 8-bit values.")
+    images = images.astype(np.float32) / np.float32(scale)
+    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets: luminance (ITU-R 601)
+        images = np.clip(images @ np.array([0.299, 0.587, 0.114], np.float32), 0.0, 1.0)
+    elif images.ndim == 4:
+        images = images[..., 0]
+    return images[..., None]
+
+
+def _read_npz_array(archive, key: str, path) -> np.ndarray:
+    """Reads one array of an open ``.npz``, naming the file and key when it cannot."""
+    try:
+        return archive[key]
+    except (ValueError, OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as err:
+        reason = str(err).splitlines()[0].rstrip(".") if str(err) else type(err).__name__
+        if "allow_pickle" in reason:
+            reason = ("it is an object (pickled) array, which is never loaded because unpickling "
+                      "can run code")
+        raise ValueError(f"{path}: cannot read {key}: {reason}. Save the file again with "
+                         "numpy.savez from numeric arrays (uint8 images, integer labels).") from err
+
+
+def _labels_2d(labels: np.ndarray, path, key: str, n_images: int) -> np.ndarray:
+    """Checks one split's labels (numeric, one per image, whole numbers) and makes them 2-D."""
+    if labels.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {key} has dtype {labels.dtype}; labels must be integers (or "
+                         "float with NaN for unknown multi-label entries).")
+    count = len(labels) if labels.ndim else 0
+    if count != n_images:
+        split = key.split("_")[0]
+        raise ValueError(f"{path}: {split} has {n_images} images but {count} labels; "
+                         "give one label row per image.")
+    labels = labels.reshape(count, -1) if labels.ndim > 1 and count else labels.reshape(count, 1)
+    if labels.dtype.kind == "f":
+        bad = np.isinf(labels) | (np.isfinite(labels) & (labels != np.round(labels)))
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ValueError(f"{path}: {key}[{row}, {column}] is {labels[row, column]:g}; labels "
+                             "must be whole numbers (0/1, or class indices), with NaN only for "
+                             "unknown multi-label entries.")
+    return labels
 
 
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
              class_names: Sequence[str] | None = None) -> XRayDataset:
     """Loads a MedMNIST-style ``.npz`` file, validating its keys, shapes, dtypes and labels.
 
+    Images may be uint8, uint16, or float in [0, 1] or [0, 255] (one range for the whole
+    file); every split must have the same image size and the same number of label columns.
+    Labels must be whole numbers: 0/1 for binary and multi-label tasks (NaN marks an unknown
+    multi-label entry), 0..K-1 for K classes.
+
     Args:
         path: A ``.npz`` with ``train_images``, ``train_labels``, ``val_*`` and ``test_*``.
         name: Dataset name; a registered name found in the file name is used by default and
             gives the class names and task.
-        task: Overrides the task (inferred from the labels otherwise).
+        task: Overrides the task: ``"binary"``, ``"multiclass"`` or ``"multilabel"``
+            (inferred from the labels otherwise).
         class_names: Overrides the class names.
 
     Returns:
@@ -400,15 +487,26 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If a key is missing or a shape, dtype or label is wrong.
+        ValueError: If the file is not a readable ``.npz`` (not a zip archive, truncated,
+            corrupt, pickled arrays), a key is missing, or a shape, dtype or label is wrong;
+            the message names the file and the key.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, not {task!r}.")
     if name is None:
         stem = path.stem.lower()
         name = next((n for n in list_datasets() if stem == n or stem.startswith(n + "_")), stem)
     entry = registry().get(name, {})
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            is_npy = handle.read(6) == b"\x93NUMPY"
+        what = ("a single .npy array, not an .npz archive; save the splits with numpy.savez"
+                if is_npy else "not an .npz (zip) archive: it may be truncated (an interrupted "
+                "download) or another format; download or save it again")
+        raise ValueError(f"{path}: {what}.")
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -419,39 +517,69 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         if missing:
             raise ValueError(f"{path}: missing keys {missing}; found {archive.files}. "
                              "Expected MedMNIST layout: train/val/test _images and _labels.")
-        arrays = {}
-        for split in SPLITS:
-            images = _images_to_float(archive[f"{split}_images"], path, f"{split}_images")
-            labels = archive[f"{split}_labels"]
-            if len(labels) != len(images):
-                raise ValueError(f"{path}: {split} has {len(images)} images but {len(labels)} labels.")
-            if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and np.isinf(labels).any()):
-                raise ValueError(f"{path}: {split}_labels must be numeric, got {labels.dtype}.")
-            arrays[split] = (images, labels)
-    task = task or entry.get("task") or _infer_task(arrays["train"][1])
+        raw = {s: [_read_npz_array(archive, f"{s}_{k}", path) for k in ("images", "labels")]
+               for s in SPLITS}
+    floats = [x for x, _ in raw.values() if x.dtype.kind == "f" and x.size]
+    scale = (1.0 if all(np.nanmax(x) <= 1 for x in floats) else 255.0) if floats else None
+    arrays = {}
+    for split in SPLITS:
+        images = _images_to_float(raw[split][0], path, f"{split}_images", scale)
+        labels = _labels_2d(raw[split][1], path, f"{split}_labels", len(images))
+        arrays[split] = (images, labels)
+        raw[split] = None  # frees the original arrays as we go
+    size = arrays["train"][0].shape[1:3]
+    widths = {s: arrays[s][1].shape[1] for s in SPLITS}
+    for split in SPLITS[1:]:
+        if arrays[split][0].shape[1:3] != size:
+            raise ValueError(f"{path}: {split}_images are {arrays[split][0].shape[1:3]} pixels but "
+                             f"train_images are {size}; every split must have one image size.")
+    if len(set(widths.values())) > 1:
+        raise ValueError(f"{path}: the splits have different numbers of label columns {widths}; "
+                         "every split needs the same columns.")
+    width = widths["train"]
+    train_labels = arrays["train"][1]
+    if not len(train_labels):
+        raise ValueError(f"{path}: train_images and train_labels are empty; a dataset needs "
+                         "training images.")
+    task = task or entry.get("task") or _infer_task(train_labels)
+    if task not in TASKS:
+        raise ValueError(f"{path}: the registry gives task {task!r}; expected one of {TASKS}.")
     names = list(class_names or entry.get("class_names") or [])
-    for split, (images, labels) in arrays.items():
+    if task != "multilabel" and width != 1:
+        raise ValueError(f"{path}: a {task} task needs one label column, but the labels have "
+                         f"{width}; pass task='multilabel' or save class indices as (N,) or (N, 1).")
+    if task == "multiclass":  # without class names, the classes are those of train_labels
+        count = len(names) or int(np.nan_to_num(train_labels, nan=0).max(initial=0)) + 1
+        allowed = f"0..{count - 1}" + (f" (one per class name: {names})" if names else
+                                       " (the classes found in train_labels; pass class_names=[...]"
+                                       " to declare others)")
+    else:
+        count, allowed = 2, "0 or 1"
+    expected = {"binary": 2, "multilabel": width}.get(task)
+    if names and expected and len(names) != expected:
+        raise ValueError(f"{path}: a {task} task with {width} label column(s) needs {expected} "
+                         f"class names, got {len(names)}: {names}.")
+    for split in SPLITS:
+        images, labels = arrays[split]
+        nan = np.isnan(labels) if labels.dtype.kind == "f" else np.zeros(labels.shape, bool)
+        bad = nan.copy() if task != "multilabel" else np.zeros(labels.shape, bool)
+        bad |= ~nan & ((np.nan_to_num(labels) < 0) | (np.nan_to_num(labels) >= count))
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            where = f"{split}_labels[{row}]" if width == 1 else f"{split}_labels[{row}, {column}]"
+            unknown_hint = " (NaN, unknown, is allowed only for multi-label tasks)" if nan[row, column] else ""
+            raise ValueError(f"{path}: {where} is {labels[row, column]:g}{unknown_hint}; {task} "
+                             f"labels must be {allowed}.")
         if task == "multiclass":
             labels = labels.reshape(-1).astype(np.int32)
         elif task == "binary":
-            labels = labels.reshape(-1, 1).astype(np.int32)
+            labels = labels.astype(np.int32)
         else:
-            labels = labels.reshape(len(labels), -1)
-            labels = labels.astype(np.float32 if np.isnan(labels).any() else np.int32)
-        known = labels[~np.isnan(labels)] if labels.dtype.kind == "f" else labels
-        high = int(known.max()) if known.size else 0
-        if known.size and known.min() < 0 or (task != "multiclass" and high > 1):
-            raise ValueError(f"{path}: {split}_labels for a {task} task must be 0/1, "
-                             f"found values in [{known.min()}, {high}].")
-        if names and task == "multiclass" and high >= len(names):
-            raise ValueError(f"{path}: label {high} but only {len(names)} class names.")
+            has_unknown = any(np.isnan(y).any() for _, y in arrays.values() if y.dtype.kind == "f")
+            labels = labels.astype(np.float32 if has_unknown else np.int32)
         arrays[split] = (images, labels)
     if not names:
-        width = arrays["train"][1].reshape(len(arrays["train"][1]), -1).shape[1]
-        count = {"binary": 2, "multilabel": width}.get(task, int(arrays["train"][1].max()) + 1)
-        names = [f"class_{i}" for i in range(count)]
-    if task == "multilabel" and arrays["train"][1].shape[1] != len(names):
-        raise ValueError(f"{path}: {arrays['train'][1].shape[1]} labels but {len(names)} class names.")
+        names = [f"class_{i}" for i in range(expected or count)]
     return XRayDataset(name, task, names, *arrays["train"], *arrays["val"], *arrays["test"],
                        source=str(path))
 
