@@ -1,4 +1,4 @@
-"""load / load_npz on broken variations of the real PneumoniaMNIST file: every fault names the file."""
+"""load / load_npz on broken variations of the real PneumoniaMNIST file; errors name the file."""
 
 import io
 import zipfile
@@ -53,8 +53,9 @@ LAYOUT_CASES = {
                                       ["val_labels[0]", "NaN"]),
     "label 2 in a binary file": (lambda a: dict(test_labels=_first_to(a["test_labels"], 2)),
                                  ["test_labels[0] is 2", "0 or 1"]),
-    "label -1 in a binary file": (lambda a: dict(train_labels=_first_to(a["train_labels"].astype(np.int64), -1)),
-                                  ["train_labels[0] is -1", "0 or 1"]),
+    "label -1 in a binary file": (
+        lambda a: dict(train_labels=_first_to(a["train_labels"].astype(np.int64), -1)),
+        ["train_labels[0] is -1", "0 or 1"]),
     "float images in [-1, 1]": (lambda a: dict(train_images=a["train_images"] / 127.5 - 1),
                                 ["train_images", "[-1, 1]", "[0, 255]"]),
     "float images up to 1020": (lambda a: dict(test_images=a["test_images"] * 4.0),
@@ -82,7 +83,8 @@ def test_a_broken_variation_of_the_real_file_is_refused(real_arrays, tmp_path, c
 
 
 def test_accepted_variations_give_the_same_pixels(pneumonia, real_arrays, tmp_path):
-    as_float = {f"{s}_images": real_arrays[f"{s}_images"].astype(np.float32) for s in datasets.SPLITS}
+    as_float = {f"{s}_images": real_arrays[f"{s}_images"].astype(np.float32)
+                for s in datasets.SPLITS}
     floats = datasets.load(_save(tmp_path / "pneumoniamnist_28.npz", real_arrays, **as_float))
     np.testing.assert_allclose(floats.x_test, pneumonia.x_test, atol=1e-6)  # [0, 255] floats
     rgb = {k: np.repeat(v[..., None], 3, axis=-1) for k, v in real_arrays.items() if "images" in k}
@@ -101,7 +103,8 @@ def test_multiclass_labels_must_be_classes_of_the_training_split(real_arrays, tm
     path = _save(tmp_path / "mine.npz", real_arrays,
                  **{**three, "val_labels": _first_to(three["val_labels"], 3)})
     _fails(path, ValueError, "val_labels[0] is 3", "0..2")
-    _fails(path, ValueError, "train_labels[2] is 2", "0..1", task="multiclass", class_names=["a", "b"])
+    _fails(path, ValueError, "train_labels[2] is 2", "0..1", task="multiclass",
+           class_names=["a", "b"])
     _fails(path, ValueError, "val_labels[0] is 3", task="multiclass", class_names=["a", "b", "c"])
     path = _save(tmp_path / "mine.npz", real_arrays,
                  **{**three, "test_labels": _first_to(three["test_labels"], -1)})
@@ -119,7 +122,8 @@ def test_multilabel_unknowns_stay_nan_and_values_are_checked(real_arrays, tmp_pa
     assert data.task == "multilabel" and data.y_train.dtype == np.float32
     assert np.isnan(data.y_val[1, 2]) and np.isnan(data.y_val).sum() == 1
     labels["test_labels"][4, 1] = 2
-    _fails(_save(tmp_path / "mine.npz", real_arrays, **labels), ValueError, "test_labels[4, 1] is 2")
+    _fails(_save(tmp_path / "mine.npz", real_arrays, **labels), ValueError,
+           "test_labels[4, 1] is 2")
 
 
 def _zip_bytes(arrays, replace=None):

@@ -547,7 +547,8 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     names = list(class_names or entry.get("class_names") or [])
     if task != "multilabel" and width != 1:
         raise ValueError(f"{path}: a {task} task needs one label column, but the labels have "
-                         f"{width}; pass task='multilabel' or save class indices as (N,) or (N, 1).")
+                         f"{width}; pass task='multilabel' or save class indices as (N,) or "
+                         "(N, 1).")
     if task == "multiclass":  # without class names, the classes are those of train_labels
         count = len(names) or int(np.nan_to_num(train_labels, nan=0).max(initial=0)) + 1
         allowed = f"0..{count - 1}" + (f" (one per class name: {names})" if names else
@@ -567,8 +568,9 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         if bad.any():
             row, column = np.argwhere(bad)[0]
             where = f"{split}_labels[{row}]" if width == 1 else f"{split}_labels[{row}, {column}]"
-            unknown_hint = " (NaN, unknown, is allowed only for multi-label tasks)" if nan[row, column] else ""
-            raise ValueError(f"{path}: {where} is {labels[row, column]:g}{unknown_hint}; {task} "
+            hint = (" (NaN, unknown, is allowed only in multi-label tasks)"
+                    if nan[row, column] else "")
+            raise ValueError(f"{path}: {where} is {labels[row, column]:g}{hint}; {task} "
                              f"labels must be {allowed}.")
         if task == "multiclass":
             labels = labels.reshape(-1).astype(np.int32)
