@@ -455,7 +455,7 @@ def _labels_2d(labels: np.ndarray, path, key: str, n_images: int) -> np.ndarray:
         split = key.split("_")[0]
         raise ValueError(f"{path}: {split} has {n_images} images but {count} labels; "
                          "give one label row per image.")
-    labels = labels.reshape(count, -1) if labels.ndim > 1 and count else labels.reshape(count, 1)
+    labels = labels.reshape(count, int(np.prod(labels.shape[1:])) if labels.ndim > 1 else 1)
     if labels.dtype.kind == "f":
         bad = np.isinf(labels) | (np.isfinite(labels) & (labels != np.round(labels)))
         if bad.any():
