@@ -1,4 +1,4 @@
-"""Labels CSVs of load_folder: rows matched by relative path, and every bad row refused by line."""
+"""Labels of load_folder: CSV rows matched by relative path and refused by line; class folders."""
 
 import csv
 import re
@@ -148,3 +148,14 @@ def test_a_csv_that_is_not_utf8_is_refused_by_line(tmp_path):
     folder = _folder(tmp_path, "image,p,site\na.png,1,x\nb.png,0,Z\u00fcrich\n",
                      {"a.png": 1, "b.png": 2}, encoding="latin-1")
     assert "UTF-8" in _raises(ValueError, folder, 3, None)
+
+
+def test_hidden_and_tool_folders_are_not_classes(tmp_path):
+    images = {"NORMAL/a.png": 1, "PNEUMONIA/b.png": 2, ".ipynb_checkpoints/c.png": 3,
+              "__MACOSX/PNEUMONIA/._b.png": 4}
+    for relative, value in images.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((4, 4), value, np.uint8)).save(tmp_path / relative)
+    data = datasets.load_folder(tmp_path, image_size=4)
+    assert data.task == "binary" and data.class_names == ["NORMAL", "PNEUMONIA"]
+    assert data.labels.ravel().tolist() == [0, 1] and _gray_levels(data) == [1, 2]

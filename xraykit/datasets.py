@@ -873,7 +873,9 @@ def _folder_items(folder: pathlib.Path, labels_csv, image_column, label_columns)
     csv_path = pathlib.Path(labels_csv) if labels_csv else folder / "labels.csv"
     if labels_csv or csv_path.is_file():
         return _csv_items(folder, csv_path, image_column, label_columns)
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    # Hidden and tool folders (.ipynb_checkpoints, __MACOSX from a zip) are not classes.
+    classes = sorted(p.name for p in folder.iterdir()
+                     if p.is_dir() and not p.name.startswith((".", "__")))
     if not classes:
         raise ValueError(
             f"{folder}: expected class subfolders (e.g. NORMAL/, PNEUMONIA/) or a labels.csv; "
