@@ -50,8 +50,8 @@ def test_local_npz_is_validated(tmp_path):
     assert good.task == "binary" and good.x_val.shape == (4, 28, 28, 1)
     cases = {
         "missing keys": dict(test_labels=None),
-        "must be uint8": dict(train_images=np.full((8, 28, 28), 3.5)),
-        "must be 0/1": dict(val_labels=np.array([[0], [1], [2], [1]])),
+        r"must lie in \[0, 1\] or \[0, 255\]": dict(train_images=np.full((8, 28, 28), 300.0)),
+        "must be 0 or 1": dict(val_labels=np.array([[0], [1], [2], [1]])),
         "images but": dict(test_labels=np.zeros((3, 1))),
         r"\(N, H, W\)": dict(train_images=np.zeros((8, 28), np.uint8)),
     }

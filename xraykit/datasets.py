@@ -12,11 +12,14 @@ import csv
 import dataclasses
 import functools
 import hashlib
+import io
 import os
 import pathlib
 import re
 import socket
 import sys
+import zipfile
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -358,41 +361,126 @@ class XRayDataset:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
+TASKS = ("binary", "multiclass", "multilabel")
+
+
 def _infer_task(labels: np.ndarray) -> str:
+    """Guesses the task from labels.
+
+    Args:
+        labels: ``(N,)`` or ``(N, L)`` labels; NaN (unknown) entries are ignored.
+
+    Returns:
+        ``"multilabel"`` for several columns, ``"binary"`` when every label is 0 or 1, else
+        ``"multiclass"``.
+    """
     labels = labels.reshape(len(labels), -1)
     if labels.shape[1] > 1:
         return "multilabel"
-    return "binary" if set(np.unique(labels)) <= {0, 1} else "multiclass"
+    known = labels[~np.isnan(labels)] if labels.dtype.kind == "f" else labels
+    return "binary" if set(np.unique(known).tolist()) <= {0, 1} else "multiclass"
 
 
-def _images_to_float(images: np.ndarray, path, key: str) -> np.ndarray:
-    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets: luminance
-        images = images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    elif images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3:
-        raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, 1|3), got {images.shape}.")
+def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = None) -> np.ndarray:
+    """Converts one split's images to float32 ``(N, H, W, 1)`` in [0, 1].
+
+    uint8 is divided by 255 and uint16 by 65535. Float images are taken as they are when in
+    [0, 1] and divided by 255 when in [0, 255]. RGB images become their luminance.
+
+    Args:
+        images: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)`` array.
+        path: The file the images came from (named in errors).
+        key: Their key in that file (named in errors).
+        scale: For float images, the value that means white (1 or 255); by default 1 when no
+            value exceeds 1, else 255. Give it to decide once for every split of a file.
+
+    Returns:
+        Float32 ``(N, H, W, 1)`` in [0, 1].
+
+    Raises:
+        ValueError: If the shape or dtype is wrong, or float values are not finite or lie
+            outside [0, 1] and [0, 255].
+    """
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
+        raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, 1|3), got shape "
+                         f"{images.shape}. Save grayscale images as one (N, H, W) array.")
     if images.dtype == np.uint8:
-        return (images / 255.0).astype(np.float32)[..., None]
-    if images.dtype == np.uint16:
-        return (images / 65535.0).astype(np.float32)[..., None]
-    if images.dtype.kind == "f" and np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1:
-        return images.astype(np.float32)[..., None]
-    raise ValueError(
-        f"{path}: {key} must be uint8/uint16, or float in [0, 1]; got {images.dtype} "
-        f"in [{images.min()}, {images.max()}]."
-    )
+        scale = 255.0
+    elif images.dtype == np.uint16:
+        scale = 65535.0
+    elif images.dtype.kind == "f":
+        if not np.isfinite(images).all():
+            raise ValueError(f"{path}: {key} holds NaN or infinite values; replace them before "
+                             "saving (e.g. numpy.nan_to_num).")
+        low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+        scale = scale or (1.0 if high <= 1 else 255.0)
+        if low < 0 or high > scale:
+            raise ValueError(
+                f"{path}: {key} holds float values in [{low:g}, {high:g}]; float images must lie "
+                "in [0, 1] or [0, 255] (the same range in every split). Rescale them, e.g. "
+                "(x - x.min()) / (x.max() - x.min()), or save them as uint8."
+            )
+    else:
+        raise ValueError(f"{path}: {key} has dtype {images.dtype}; images must be uint8, uint16, "
+                         "or float in [0, 1] or [0, 255]. Convert them, e.g. "
+                         "images.astype(numpy.uint8) for 8-bit values.")
+    images = images.astype(np.float32) / np.float32(scale)
+    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets: luminance (ITU-R 601)
+        images = np.clip(images @ np.array([0.299, 0.587, 0.114], np.float32), 0.0, 1.0)
+    elif images.ndim == 4:
+        images = images[..., 0]
+    return images[..., None]
+
+
+def _read_npz_array(archive, key: str, path) -> np.ndarray:
+    """Reads one array of an open ``.npz``, naming the file and key when it cannot."""
+    try:
+        return archive[key]
+    except (ValueError, OSError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as err:
+        reason = str(err).splitlines()[0].rstrip(".") if str(err) else type(err).__name__
+        if "allow_pickle" in reason:
+            reason = ("it is an object (pickled) array, which is never loaded because unpickling "
+                      "can run code")
+        raise ValueError(f"{path}: cannot read {key}: {reason}. Save the file again with "
+                         "numpy.savez from numeric arrays (uint8 images, integer labels).") from err
+
+
+def _labels_2d(labels: np.ndarray, path, key: str, n_images: int) -> np.ndarray:
+    """Checks one split's labels (numeric, one per image, whole numbers) and makes them 2-D."""
+    if labels.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {key} has dtype {labels.dtype}; labels must be integers (or "
+                         "float with NaN for unknown multi-label entries).")
+    count = len(labels) if labels.ndim else 0
+    if count != n_images:
+        split = key.split("_")[0]
+        raise ValueError(f"{path}: {split} has {n_images} images but {count} labels; "
+                         "give one label row per image.")
+    labels = labels.reshape(count, int(np.prod(labels.shape[1:])) if labels.ndim > 1 else 1)
+    if labels.dtype.kind == "f":
+        bad = np.isinf(labels) | (np.isfinite(labels) & (labels != np.round(labels)))
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            raise ValueError(f"{path}: {key}[{row}, {column}] is {labels[row, column]:g}; labels "
+                             "must be whole numbers (0/1, or class indices), with NaN only for "
+                             "unknown multi-label entries.")
+    return labels
 
 
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
              class_names: Sequence[str] | None = None) -> XRayDataset:
     """Loads a MedMNIST-style ``.npz`` file, validating its keys, shapes, dtypes and labels.
 
+    Images may be uint8, uint16, or float in [0, 1] or [0, 255] (one range for the whole
+    file); every split must have the same image size and the same number of label columns.
+    Labels must be whole numbers: 0/1 for binary and multi-label tasks (NaN marks an unknown
+    multi-label entry), 0..K-1 for K classes.
+
     Args:
         path: A ``.npz`` with ``train_images``, ``train_labels``, ``val_*`` and ``test_*``.
         name: Dataset name; a registered name found in the file name is used by default and
             gives the class names and task.
-        task: Overrides the task (inferred from the labels otherwise).
+        task: Overrides the task: ``"binary"``, ``"multiclass"`` or ``"multilabel"``
+            (inferred from the labels otherwise).
         class_names: Overrides the class names.
 
     Returns:
@@ -400,15 +488,26 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
 
     Raises:
         FileNotFoundError: If the file does not exist.
-        ValueError: If a key is missing or a shape, dtype or label is wrong.
+        ValueError: If the file is not a readable ``.npz`` (not a zip archive, truncated,
+            corrupt, pickled arrays), a key is missing, or a shape, dtype or label is wrong;
+            the message names the file and the key.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, not {task!r}.")
     if name is None:
         stem = path.stem.lower()
         name = next((n for n in list_datasets() if stem == n or stem.startswith(n + "_")), stem)
     entry = registry().get(name, {})
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            is_npy = handle.read(6) == b"\x93NUMPY"
+        what = ("a single .npy array, not an .npz archive; save the splits with numpy.savez"
+                if is_npy else "not an .npz (zip) archive: it may be truncated (an interrupted "
+                "download) or another format; download or save it again")
+        raise ValueError(f"{path}: {what}.")
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as err:
@@ -419,39 +518,71 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         if missing:
             raise ValueError(f"{path}: missing keys {missing}; found {archive.files}. "
                              "Expected MedMNIST layout: train/val/test _images and _labels.")
-        arrays = {}
-        for split in SPLITS:
-            images = _images_to_float(archive[f"{split}_images"], path, f"{split}_images")
-            labels = archive[f"{split}_labels"]
-            if len(labels) != len(images):
-                raise ValueError(f"{path}: {split} has {len(images)} images but {len(labels)} labels.")
-            if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and np.isinf(labels).any()):
-                raise ValueError(f"{path}: {split}_labels must be numeric, got {labels.dtype}.")
-            arrays[split] = (images, labels)
-    task = task or entry.get("task") or _infer_task(arrays["train"][1])
+        raw = {s: [_read_npz_array(archive, f"{s}_{k}", path) for k in ("images", "labels")]
+               for s in SPLITS}
+    floats = [x for x, _ in raw.values() if x.dtype.kind == "f" and x.size]
+    scale = (1.0 if all(np.nanmax(x) <= 1 for x in floats) else 255.0) if floats else None
+    arrays = {}
+    for split in SPLITS:
+        images = _images_to_float(raw[split][0], path, f"{split}_images", scale)
+        labels = _labels_2d(raw[split][1], path, f"{split}_labels", len(images))
+        arrays[split] = (images, labels)
+        raw[split] = None  # frees the original arrays as we go
+    size = arrays["train"][0].shape[1:3]
+    widths = {s: arrays[s][1].shape[1] for s in SPLITS}
+    for split in SPLITS[1:]:
+        if arrays[split][0].shape[1:3] != size:
+            raise ValueError(f"{path}: {split}_images are {arrays[split][0].shape[1:3]} pixels but "
+                             f"train_images are {size}; every split must have one image size.")
+    if len(set(widths.values())) > 1:
+        raise ValueError(f"{path}: the splits have different numbers of label columns {widths}; "
+                         "every split needs the same columns.")
+    width = widths["train"]
+    train_labels = arrays["train"][1]
+    if not len(train_labels):
+        raise ValueError(f"{path}: train_images and train_labels are empty; a dataset needs "
+                         "training images.")
+    task = task or entry.get("task") or _infer_task(train_labels)
+    if task not in TASKS:
+        raise ValueError(f"{path}: the registry gives task {task!r}; expected one of {TASKS}.")
     names = list(class_names or entry.get("class_names") or [])
-    for split, (images, labels) in arrays.items():
+    if task != "multilabel" and width != 1:
+        raise ValueError(f"{path}: a {task} task needs one label column, but the labels have "
+                         f"{width}; pass task='multilabel' or save class indices as (N,) or "
+                         "(N, 1).")
+    if task == "multiclass":  # without class names, the classes are those of train_labels
+        count = len(names) or int(np.nan_to_num(train_labels, nan=0).max(initial=0)) + 1
+        allowed = f"0..{count - 1}" + (f" (one per class name: {names})" if names else
+                                       " (the classes found in train_labels; pass class_names=[...]"
+                                       " to declare others)")
+    else:
+        count, allowed = 2, "0 or 1"
+    expected = {"binary": 2, "multilabel": width}.get(task)
+    if names and expected and len(names) != expected:
+        raise ValueError(f"{path}: a {task} task with {width} label column(s) needs {expected} "
+                         f"class names, got {len(names)}: {names}.")
+    for split in SPLITS:
+        images, labels = arrays[split]
+        nan = np.isnan(labels) if labels.dtype.kind == "f" else np.zeros(labels.shape, bool)
+        bad = nan.copy() if task != "multilabel" else np.zeros(labels.shape, bool)
+        bad |= ~nan & ((np.nan_to_num(labels) < 0) | (np.nan_to_num(labels) >= count))
+        if bad.any():
+            row, column = np.argwhere(bad)[0]
+            where = f"{split}_labels[{row}]" if width == 1 else f"{split}_labels[{row}, {column}]"
+            hint = (" (NaN, unknown, is allowed only in multi-label tasks)"
+                    if nan[row, column] else "")
+            raise ValueError(f"{path}: {where} is {labels[row, column]:g}{hint}; {task} "
+                             f"labels must be {allowed}.")
         if task == "multiclass":
             labels = labels.reshape(-1).astype(np.int32)
         elif task == "binary":
-            labels = labels.reshape(-1, 1).astype(np.int32)
+            labels = labels.astype(np.int32)
         else:
-            labels = labels.reshape(len(labels), -1)
-            labels = labels.astype(np.float32 if np.isnan(labels).any() else np.int32)
-        known = labels[~np.isnan(labels)] if labels.dtype.kind == "f" else labels
-        high = int(known.max()) if known.size else 0
-        if known.size and known.min() < 0 or (task != "multiclass" and high > 1):
-            raise ValueError(f"{path}: {split}_labels for a {task} task must be 0/1, "
-                             f"found values in [{known.min()}, {high}].")
-        if names and task == "multiclass" and high >= len(names):
-            raise ValueError(f"{path}: label {high} but only {len(names)} class names.")
+            has_unknown = any(np.isnan(y).any() for _, y in arrays.values() if y.dtype.kind == "f")
+            labels = labels.astype(np.float32 if has_unknown else np.int32)
         arrays[split] = (images, labels)
     if not names:
-        width = arrays["train"][1].reshape(len(arrays["train"][1]), -1).shape[1]
-        count = {"binary": 2, "multilabel": width}.get(task, int(arrays["train"][1].max()) + 1)
-        names = [f"class_{i}" for i in range(count)]
-    if task == "multilabel" and arrays["train"][1].shape[1] != len(names):
-        raise ValueError(f"{path}: {arrays['train'][1].shape[1]} labels but {len(names)} class names.")
+        names = [f"class_{i}" for i in range(expected or count)]
     return XRayDataset(name, task, names, *arrays["train"], *arrays["val"], *arrays["test"],
                        source=str(path))
 
@@ -581,33 +712,170 @@ class FolderData:
     failed: dict[str, str]
 
 
+def _csv_label(text: str | None, task: str, where: str) -> float:
+    """Parses one label cell: 0 or 1; for multi-label CSVs a blank or NaN cell is unknown (NaN).
+
+    The cell's text is never echoed: a wrongly chosen column could hold a patient identifier.
+    """
+    if text is None:
+        raise ValueError(f"{where}: the row has fewer fields than the header; complete the row "
+                         "(an empty field still needs its comma).")
+    text = text.strip()
+    if task == "multilabel" and text.lower() in ("", "nan"):
+        return float("nan")
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value in (0.0, 1.0):
+        return value
+    if task == "multilabel":
+        rule = "multi-label labels must be 0 or 1, or blank (or NaN) where unknown"
+    else:
+        rule = ("binary labels must be 0 or 1 (a blank, unknown label is allowed only with "
+                "several label_columns)")
+    if not text:
+        found = "the cell is blank"
+    elif value is None:
+        found = "the cell holds text, not a number (map e.g. yes/no to 1/0)"
+    elif value < 0:
+        found = "the cell holds a negative number (for 'uncertain' or 'unknown' leave it blank)"
+    else:
+        found = "the cell holds a number other than 0 and 1"
+    raise ValueError(f"{where}: {found}; {rule}. Fix the cell or remove the row.")
+
+
+def _csv_image(folder: pathlib.Path, text: str | None, where: str, by_name) -> pathlib.Path | None:
+    """Finds the image a CSV cell names: a path relative to ``folder``, or a bare file name
+    found once anywhere under it (NIH style). Returns ``None`` when there is no such file."""
+    text = (text or "").strip()
+    if not text:
+        raise ValueError(f"{where}: no image path in the cell; give the image's path relative "
+                         f"to {folder}.")
+    relative = pathlib.PurePosixPath(text.replace("\\", "/"))
+    if relative.is_absolute() or pathlib.PureWindowsPath(text).drive or ".." in relative.parts:
+        raise ValueError(f"{where}: {text!r} points outside {folder}; write image paths "
+                         "relative to that folder (e.g. images/x.png), so that only files inside "
+                         "it are read.")
+    candidate = folder / relative
+    if candidate.is_file():
+        return candidate
+    if len(relative.parts) == 1:  # a bare file name: look for it in the subfolders
+        matches = by_name().get(relative.name, [])
+        if len(matches) > 1:
+            found = ", ".join(p.relative_to(folder).as_posix() for p in matches)
+            raise ValueError(f"{where}: {text!r} matches {len(matches)} files ({found}); write "
+                             f"the path relative to {folder} to say which one.")
+        if matches:
+            return matches[0]
+    return None
+
+
+def _csv_items(folder: pathlib.Path, csv_path: pathlib.Path, image_column: str, label_columns):
+    """Reads a labels CSV into ``(path, labels)`` pairs, validating every row."""
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{csv_path}: labels CSV not found; pass labels_csv=... with "
+                                "its path.")
+    data = csv_path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is accepted
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ValueError(f"{csv_path}, line {line}: the file is not UTF-8 text; save it as UTF-8 "
+                         "(e.g. 'CSV UTF-8' in Excel).") from err
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        columns = list(reader.fieldnames or [])
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as err:
+        raise ValueError(f"{csv_path}, line {reader.line_num}: not valid CSV ({err}).") from err
+    if not columns:
+        raise ValueError(f"{csv_path}: empty file; expected a header line such as "
+                         f"'{image_column},pneumonia'.")
+    header = f"{csv_path}, line 1 (header)"
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{header}: column(s) {repeated} appear more than once; rename them.")
+    if image_column not in columns:
+        raise ValueError(f"{header}: no {image_column!r} column; the columns are {columns}. "
+                         "Pass image_column=... naming the column with the image paths.")
+    if isinstance(label_columns, str):
+        label_columns = [label_columns]
+    label_columns = list(label_columns or [c for c in columns if c != image_column][:1])
+    if not label_columns:
+        raise ValueError(f"{header}: no label column besides {image_column!r}; add one.")
+    for column in label_columns:
+        if column not in columns:
+            raise ValueError(f"{header}: no {column!r} column; the columns are {columns}. "
+                             "Pass label_columns=[...] naming the 0/1 label columns.")
+    if image_column in label_columns or len(set(label_columns)) < len(label_columns):
+        raise ValueError(f"{header}: label_columns {label_columns} repeat a column or include "
+                         f"the image column {image_column!r}.")
+    if not rows:
+        raise ValueError(f"{csv_path}: no data rows after the header.")
+    task = "binary" if len(label_columns) == 1 else "multilabel"
+    by_name = functools.cache(lambda: _images_by_name(folder))
+    items, seen, missing = [], {}, []
+    for line, row in rows:
+        if None in row:
+            raise ValueError(f"{csv_path}, line {line}: the row has more fields than the header's "
+                             f"{len(columns)}; quote fields that contain commas.")
+        where = f"{csv_path}, line {line}, column {image_column!r}"
+        path = _csv_image(folder, row[image_column], where, by_name)
+        labels = [_csv_label(row[c], task, f"{csv_path}, line {line}, column {c!r}")
+                  for c in label_columns]
+        if path is None:
+            missing.append(f"line {line} ({row[image_column].strip()!r})")
+            continue
+        key = os.path.normpath(path)
+        if key in seen:
+            raise ValueError(f"{where}: the same image as line {seen[key]} "
+                             f"({path.relative_to(folder).as_posix()}); remove one of the rows.")
+        seen[key] = line
+        items.append((path, labels))
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise FileNotFoundError(
+            f"{csv_path}, column {image_column!r}: {len(missing)} row(s) name an image that is not "
+            f"under {folder}: {', '.join(missing[:5])}{more}. Add the files or remove the rows."
+        )
+    names = ["negative", label_columns[0]] if task == "binary" else label_columns
+    return items, names, task
+
+
+def _images_by_name(folder: pathlib.Path) -> dict[str, list[pathlib.Path]]:
+    """Maps each image file name under ``folder`` to the files that have it."""
+    index: dict[str, list[pathlib.Path]] = {}
+    for path in list_images(folder):
+        index.setdefault(path.name, []).append(path)
+    return index
+
+
 def _folder_items(folder: pathlib.Path, labels_csv, image_column, label_columns):
-    """Pairs each file with its label row, from class subfolders or a labels CSV."""
+    """Pairs each image file with its labels, from a labels CSV or class subfolders.
+
+    Args:
+        folder: The image folder.
+        labels_csv: A labels CSV, or ``None`` for ``<folder>/labels.csv`` when it exists.
+        image_column: CSV column with image paths relative to ``folder`` (a bare file name
+            is looked up in the subfolders and must be unique there).
+        label_columns: CSV label columns (a name or a list); one column is a binary task,
+            several a multi-label one.
+
+    Returns:
+        ``(items, class_names, task)``, with ``items`` a list of ``(path, labels)``.
+
+    Raises:
+        FileNotFoundError: If the CSV, or an image a row names, does not exist.
+        ValueError: If the folder has neither a CSV nor class subfolders, or the CSV is not
+            valid (see :func:`load_folder`); the message names the CSV, line and column.
+    """
     csv_path = pathlib.Path(labels_csv) if labels_csv else folder / "labels.csv"
     if labels_csv or csv_path.is_file():
-        if not csv_path.is_file():
-            raise FileNotFoundError(f"{csv_path}: labels CSV not found.")
-        with open(csv_path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        if not rows:
-            raise ValueError(f"{csv_path}: no rows.")
-        columns = list(rows[0])
-        if image_column not in columns:
-            raise ValueError(f"{csv_path}: no {image_column!r} column; columns are {columns}.")
-        label_columns = list(label_columns or [c for c in columns if c != image_column][:1])
-        for column in label_columns:
-            if column not in columns:
-                raise ValueError(f"{csv_path}: no {column!r} column; columns are {columns}.")
-        index = {p.name: p for p in list_images(folder)}
-        items = []
-        for row in rows:
-            path = index.get(pathlib.Path(row[image_column]).name,
-                             folder / row[image_column])
-            items.append((path, [float(row[c]) for c in label_columns]))
-        task = "binary" if len(label_columns) == 1 else "multilabel"
-        names = ["negative", label_columns[0]] if task == "binary" else label_columns
-        return items, names, task
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        return _csv_items(folder, csv_path, image_column, label_columns)
+    # Hidden and tool folders (.ipynb_checkpoints, __MACOSX from a zip) are not classes.
+    classes = sorted(p.name for p in folder.iterdir()
+                     if p.is_dir() and not p.name.startswith((".", "__")))
     if not classes:
         raise ValueError(
             f"{folder}: expected class subfolders (e.g. NORMAL/, PNEUMONIA/) or a labels.csv; "
@@ -627,13 +895,23 @@ def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None
                 batch_size: int = 32, strict: bool = False):
     """Loads a folder of radiographs: class subfolders, or a labels CSV.
 
+    A labels CSV is read as UTF-8 (a byte-order mark is accepted). Each row names an image by
+    its path relative to ``folder`` (``images/x.png``); a bare file name (NIH's
+    ``00000001_000.png``) is also found in a subfolder when exactly one file has that name.
+    Paths that leave the folder (``../x.png``, absolute paths), rows naming a missing image,
+    two rows for one image, and labels other than 0/1 are refused. With one label column the
+    task is binary; with several it is multi-label, and a blank or ``NaN`` cell marks an
+    unknown label, kept as NaN (float32 labels) for a masked loss
+    (:class:`xraykit.losses.MaskedBinaryCrossentropy`).
+
     Args:
         folder: Either class subfolders (``NORMAL/``, ``PNEUMONIA/``: Guangzhou style; binary
             when there are two) or image files with a ``labels.csv`` (NIH style).
         image_size: Side of the square output; the aspect ratio is kept (see ``resize_mode``).
         labels_csv: The labels CSV, if not ``<folder>/labels.csv``.
-        image_column: CSV column with the file names.
-        label_columns: CSV columns with the 0/1 labels (default: the column after the image).
+        image_column: CSV column with the image paths.
+        label_columns: CSV column name, or list of names, with the 0/1 labels (default: the
+            first column other than ``image_column``).
         resize_mode: ``"pad"`` or ``"crop"`` (see :func:`xraykit.images.resize_square`).
         workers: Threads reading files in parallel.
         stream: Return a ``keras.utils.PyDataset`` that reads
@@ -646,9 +924,11 @@ def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None
         are listed by name in ``failed`` and printed, never silently dropped.
 
     Raises:
-        FileNotFoundError: If the folder does not exist.
-        ValueError: If the folder has neither class subfolders nor a labels CSV, or no image
-            could be read.
+        FileNotFoundError: If the folder, the labels CSV, or an image a CSV row names does
+            not exist.
+        ValueError: If the folder has neither class subfolders nor a labels CSV, the CSV is
+            not valid (the message names the CSV, its line and column), or no image could be
+            read.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -678,10 +958,15 @@ def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None
             print(f"  {path}: {reason}")
     if not images:
         raise ValueError(f"{folder}: no readable image among {len(items)} file(s).")
-    label_array = np.asarray(labels, dtype=np.int32)
+    label_array = np.asarray(labels, dtype=_label_dtype(items))
     if task == "multiclass":
         label_array = label_array.reshape(-1)
     return FolderData(np.stack(images)[..., None], label_array, paths, names, task, failed)
+
+
+def _label_dtype(items) -> type:
+    """Float32 when any label is unknown (NaN), else int32."""
+    return np.float32 if any(np.isnan(v) for _, labels in items for v in labels) else np.int32
 
 
 @functools.lru_cache(maxsize=1)
@@ -707,6 +992,7 @@ def _folder_sequence_class():
             self.resize_mode = resize_mode
             self.batch_size = batch_size
             self.failed: dict[str, str] = {}
+            self.label_dtype = _label_dtype(self.items)
 
         def __len__(self) -> int:
             return -(-len(self.items) // self.batch_size)
@@ -725,7 +1011,7 @@ def _folder_sequence_class():
                 labels.append(label)
             size = self.image_size
             x = np.stack(images)[..., None] if images else np.zeros((0, size, size, 1), np.float32)
-            y = np.asarray(labels, dtype=np.int32)
+            y = np.asarray(labels, dtype=self.label_dtype)
             return x, (y.reshape(-1) if self.task == "multiclass" else y)
 
     return FolderSequence
