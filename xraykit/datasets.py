@@ -637,9 +637,23 @@ def _offline_banner(reason: str) -> None:
           f"or set {DATA_ENV} to a folder or .npz.\n{line}", file=sys.stdout)
 
 
+def _resized(dataset: XRayDataset, size: int) -> XRayDataset:
+    """The dataset with every image resized to ``size x size`` (bilinear)."""
+    def resize(images):
+        return np.stack([resize_square(image[..., 0], size) for image in images])[..., None]
+
+    return dataclasses.replace(dataset, x_train=resize(dataset.x_train),
+                               x_val=resize(dataset.x_val), x_test=resize(dataset.x_test))
+
+
 def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathLike | None = None,
                 seed: int = 0) -> XRayDataset:
     """The data a lesson runs on: a local override, else the registry, else synthetic.
+
+    Every failure a lesson can meet offline (a missing or unreadable ``data``, no network, a
+    corrupt or unreadable cache entry) is printed and leads to the next source; the last one,
+    synthetic phantoms, comes with a banner saying so. A local file whose image size differs
+    from the profile's is resized to the profile's size, with a printed line saying so.
 
     Args:
         name: Registered dataset, e.g. ``"pneumoniamnist"`` or ``"chestmnist"``.
@@ -649,13 +663,17 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
         seed: Seed of the profile's stratified subset.
 
     Returns:
-        The dataset, cut to the profile. When neither the override nor the download works,
-        synthetic phantoms with a printed banner saying so.
+        The dataset, cut to the profile, with the profile's image size.
+
+    Raises:
+        KeyError: If ``name`` is not a registered dataset.
+        ValueError: If ``profile`` is not a known profile.
     """
     from xraykit.profiles import get_profile
 
     profile = get_profile(profile)
     size = profile.image_size
+    info(name)  # an unknown name is the caller's mistake: raise, do not fall back
     data = data if data is not None else os.environ.get(DATA_ENV) or None
     dataset = None
     if data:
@@ -665,18 +683,30 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
             root / name / f"{name}_28.npz", root / f"{name}_28.npz",
         ]
         found = next((c for c in candidates if c.is_file()), None)
-        if found is not None:
-            dataset = load_npz(found, name=name)
+        if found is None:
+            print(f"{data}: no {name} file there (looked for {', '.join(map(str, candidates))}); "
+                  f"trying the download instead.")
         else:
-            print(f"{data}: no {name} file there (looked for {', '.join(map(str, candidates))}).")
+            try:
+                dataset = load_npz(found, name=name)
+            except (OSError, ValueError) as err:
+                print(f"{found}: cannot be used ({err}); trying the download instead.")
     if dataset is None:
         try:
             dataset = load(name, size=size)
-        except (ConnectionError, ValueError) as err:
+        except (OSError, ValueError) as err:  # offline, server, cache folder or file problems
             _offline_banner(f"{name} could not be loaded ({str(err).splitlines()[0]})")
             task = "multilabel" if info(name)["task"] == "multilabel" else "binary"
             dataset = synthetic(n=2000, image_size=size, seed=seed, task=task)
-    return dataset.for_profile(profile, seed=seed)
+    dataset = dataset.for_profile(profile, seed=seed)
+    if dataset.image_shape[:2] != (size, size):
+        height, width = dataset.image_shape[:2]
+        note = (f" (upsampled images hold no more detail than the {height} px original; get the "
+                f"{size} px file for real {size} px data)" if max(height, width) < size else "")
+        print(f"{dataset.source}: images are {height}x{width} px but the {profile.name} profile "
+              f"uses {size} px; resizing them to {size}x{size} px{note}.")
+        dataset = _resized(dataset, size)
+    return dataset
 
 
 # --------------------------------------------------------------------------------------------
