@@ -40,3 +40,56 @@ def test_cli_info_verify_and_errors(tmp_path, monkeypatch):
     assert verify.returncode == 1 and "28 px: missing" in verify.stdout
     unknown = _cli("datasets", "info", "nope")
     assert unknown.returncode == 1 and "Unknown dataset" in unknown.stderr
+
+
+def _one_line_error(result, *named):
+    """The CLI failed with exactly one readable line on stderr that names the problem."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for text in named:
+        assert text in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["datasets", "download", "nope"], ["Unknown dataset 'nope'", "pneumoniamnist"]),
+    (["datasets", "download", "pneumoniamnist", "--size", "32"], ["no 32 px file", "28, 64"]),
+    (["datasets", "verify", "pneumoniamnist", "--size", "32"], ["no 32 px file"]),
+    (["course", "run", "--profile", "huge", "--only", "00"], ["Unknown profile 'huge'"]),
+])
+def test_cli_bad_names_give_one_line(args, named, tmp_path, monkeypatch):
+    monkeypatch.setenv("XRAYKIT_CACHE", str(tmp_path))
+    _one_line_error(_cli(*args), *named)
+
+
+@pytest.mark.parametrize("action", ["verify", "download"])
+def test_cli_cache_entry_that_is_a_folder(action, tmp_path, monkeypatch):
+    monkeypatch.setenv("XRAYKIT_CACHE", str(tmp_path))
+    entry = tmp_path / "datasets" / "xraykit" / "pneumoniamnist.npz"
+    entry.mkdir(parents=True)
+    _one_line_error(_cli("datasets", action, "pneumoniamnist", "--size", "28"),
+                    f"{entry}: this cache entry is a folder", "rm -r")
+
+
+@pytest.mark.parametrize("action", ["check", "run"])
+def test_cli_missing_course_folder(action, tmp_path):
+    missing = tmp_path / "no_notebooks"
+    _one_line_error(_cli("course", action, "--notebooks", str(missing), "--profile", "smoke"),
+                    f"{missing}: no course notebook found")
+
+
+def test_cli_download_failure(tmp_path, monkeypatch):
+    monkeypatch.setenv("XRAYKIT_CACHE", str(tmp_path))
+    url = "http://127.0.0.1:9/pneumoniamnist.npz"  # discard port: connection refused
+    _one_line_error(_cli("datasets", "download", "pneumoniamnist", "--url", url),
+                    "Could not download pneumoniamnist (28 px)", url, "load('/path/to/")
+    assert not (tmp_path / "datasets" / "xraykit" / "pneumoniamnist.npz").exists()
+
+
+def test_cli_unwritable_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XRAYKIT_CACHE", str(blocker))
+    _one_line_error(_cli("datasets", "download", "pneumoniamnist"),
+                    f"{blocker}/datasets/xraykit: cannot write the download cache", "XRAYKIT_CACHE")

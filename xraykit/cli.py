@@ -1,4 +1,7 @@
-"""Command line: ``python -m xraykit datasets ...`` and ``python -m xraykit course ...``."""
+"""Command line: ``python -m xraykit datasets ...`` and ``python -m xraykit course ...``.
+
+Every command exits non-zero with one line on stderr (no traceback) on bad input.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ def _datasets(args) -> int:
                 print(f"{key}: {' '.join(str(value).split())}")
         return 0
     if args.action == "download":
-        path = datasets.download(args.name, size=args.size)
+        path = datasets.download(args.name, size=args.size, url=args.url)
         print(path)
         return 0
     status = datasets.verify(args.name, size=args.size)
@@ -45,6 +48,10 @@ def _datasets(args) -> int:
 def _course(args) -> int:
     from xraykit import course
 
+    if args.profile != "auto":
+        from xraykit.profiles import get_profile
+
+        get_profile(args.profile)  # an unknown profile fails here, not inside every notebook
     if args.action == "check":
         bad = {p.name: course.storage_problems(p) for p in course.find_notebooks(args.notebooks)}
         for name, problems in bad.items():
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("action", choices=["list", "info", "download", "verify"])
     data.add_argument("name", nargs="?")
     data.add_argument("--size", type=int, default=None, help="image size (default 28)")
+    data.add_argument("--url", default=None, help="download from this mirror (same checksum)")
 
     run = commands.add_parser("course", help="execute the notebooks, or check they are clean")
     run.add_argument("action", choices=["run", "check"])
@@ -83,12 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--notebooks", default=None, help="folder of the notebooks")
 
     args = parser.parse_args(argv)
-    if args.command == "datasets":
-        if args.action == "download" and args.size is None:
-            args.size = 28
-        try:
-            return _datasets(args)
-        except (KeyError, ValueError, ConnectionError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-    return _course(args)
+    if args.command == "datasets" and args.action == "download" and args.size is None:
+        args.size = 28
+    try:
+        return _datasets(args) if args.command == "datasets" else _course(args)
+    except (KeyError, ValueError, OSError) as err:  # OSError: network, cache and file problems
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print("error: " + " ".join(line.strip() for line in str(message).splitlines()),
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130

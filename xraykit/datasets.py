@@ -1,9 +1,10 @@
 """The dataset registry, verified downloads, and loading of arrays, files and folders.
 
 The registry is ``datasets.yaml`` (top level of the repository, shipped inside the installed
-package). Downloads go through :func:`keras.utils.get_file` with the registry's checksum and
-are cached under ``$KERAS_HOME/datasets/xraykit`` (``~/.keras`` by default; override with
-``XRAYKIT_CACHE``).
+package). Downloads are cached under ``$KERAS_HOME/datasets/xraykit`` (``~/.keras`` by
+default; override with ``XRAYKIT_CACHE``): written to a temporary file, verified against the
+registry's checksum, then renamed, under a file lock. Not ``keras.utils.get_file``: it writes
+to the final name and silently moves to ``/tmp`` when the cache folder is not writable.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import io
 import os
 import pathlib
 import re
-import socket
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -33,6 +37,7 @@ DATA_ENV = "XRAYKIT_DATA"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
 DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is abandoned
+DOWNLOAD_DEADLINE = 3600  # seconds a whole download may take (a trickling server must not hang)
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,6 +139,9 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "md5") -> str:
 
     Returns:
         The hex digest.
+
+    Raises:
+        OSError: If the file cannot be read.
     """
     digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
@@ -149,57 +157,178 @@ def _expected_hash(entry: dict[str, Any]) -> tuple[str, str]:
     raise ValueError("registry file entry has no checksum")
 
 
-def download(name: str, size: int = 28, url: str | None = None) -> pathlib.Path:
+def _cache_folder() -> pathlib.Path:
+    return cache_dir() / "datasets" / "xraykit"
+
+
+def _cached_state(path: pathlib.Path, algorithm: str, expected: str) -> str:
+    """``"ok"``, ``"missing"`` or ``"checksum mismatch"`` of a cache entry.
+
+    Raises:
+        IsADirectoryError: If the entry is a folder.
+        OSError: If the file exists but cannot be read.
+    """
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path}: this cache entry is a folder, not a downloaded file. Remove it "
+            f"(rm -r '{path}') and download again."
+        )
+    if not path.exists():
+        return "missing"
+    try:
+        ok = file_checksum(path, algorithm) == expected
+    except OSError as err:
+        raise type(err)(f"{path}: cached file cannot be read ({err.strerror or err}). Remove "
+                        f"it, or set {CACHE_ENV} to another cache folder.") from err
+    return "ok" if ok else "checksum mismatch"
+
+
+def _writable_folder(folder: pathlib.Path) -> pathlib.Path:
+    """Creates the cache folder if needed and checks that files can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise PermissionError(
+            f"{folder}: cannot write the download cache there ({err.strerror or err}). Set "
+            f"{CACHE_ENV} to a writable folder (e.g. {CACHE_ENV}=/tmp/xraykit-cache)."
+        ) from err
+    return folder
+
+
+def _progress_bar(total: int | None):
+    """A Keras progress bar, imported only once a download has really started."""
+    import keras
+
+    return keras.utils.Progbar(total, unit_name="byte")
+
+
+def _fetch(origin: str, handle, algorithm: str, timeout: float, deadline: float) -> str:
+    """Streams ``origin`` into an open file and returns the checksum of what was written.
+
+    Raises:
+        urllib.error.URLError: If the server cannot be reached or answers with an error.
+        TimeoutError: If no data arrives for ``timeout`` s or the whole transfer takes longer
+            than ``deadline`` s (checked between blocks, so it may overrun by ``timeout``).
+    """
+    started = time.monotonic()
+    digest = hashlib.new(algorithm)
+    request = urllib.request.Request(origin, headers={"User-Agent": "xraykit"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        total = response.length
+        progress = _progress_bar(total)
+        done = 0
+        while True:
+            if time.monotonic() - started > deadline:
+                raise TimeoutError(f"the download took longer than its {deadline:g} s deadline")
+            try:
+                block = response.read1(1 << 16)
+            except TimeoutError as err:
+                raise TimeoutError(f"no data arrived for {timeout:g} s (stalled)") from err
+            if not block:
+                break
+            handle.write(block)
+            digest.update(block)
+            done += len(block)
+            progress.update(done)
+    if total is not None and done != total:
+        raise ConnectionError(f"the server sent {done} of {total} bytes")
+    return digest.hexdigest()
+
+
+def download(name: str, size: int = 28, url: str | None = None, *,
+             timeout: float | None = None, deadline: float | None = None) -> pathlib.Path:
     """Downloads a registered file once, verifies its checksum, and returns the cached path.
 
-    A cached file whose checksum does not match is removed and fetched again; a download that
-    fails or does not match is removed, so nothing invalid stays in the cache.
+    The file is written to a temporary ``.<filename>.*.part`` file in the cache folder, checked,
+    and only then renamed (atomically) to its final name, so the final name never holds a
+    partial or unverified file, even if the process is killed. A file lock makes concurrent
+    downloads of the same file (two notebooks, two processes) fetch it once; temporary files
+    left by a killed process are removed by the next download. A cached file whose checksum
+    does not match is removed and fetched again.
 
     Args:
         name: A registered dataset with ``access: direct``.
         size: Image size of the file (e.g. 28, 64, 128, 224 for MedMNIST).
         url: Another address serving the same file (a mirror); the checksum still applies.
+        timeout: Seconds without data before the download is abandoned (default
+            ``DOWNLOAD_TIMEOUT``).
+        deadline: Seconds the whole download may take (default ``DOWNLOAD_DEADLINE``).
 
     Returns:
         Path of the verified file.
 
     Raises:
         ValueError: If the dataset is not directly downloadable or the size is unknown.
-        ConnectionError: If the file cannot be fetched (offline, server down, bad checksum).
+        ConnectionError: If the file cannot be fetched (offline, server error, stalled, past
+            the deadline, bad checksum).
+        PermissionError: If the cache folder cannot be created or written.
+        IsADirectoryError: If the cache entry for the file is a folder.
     """
-    import keras
+    import filelock
 
     entry = _file_entry(name, size)
     algorithm, expected = _expected_hash(entry)
     origin = url or entry["url"]
-    folder = cache_dir() / "datasets" / "xraykit"
+    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
+    deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
+    folder = _cache_folder()
     target = folder / entry["filename"]
-    if target.exists():
-        if file_checksum(target, algorithm) == expected:
-            return target  # verified once here; get_file would hash it again
-        print(f"{target}: cached file fails its {algorithm} check; removing it and fetching again.")
-        target.unlink()
-    previous_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # a stalled connection fails instead of hanging
+    if _cached_state(target, algorithm, expected) == "ok":
+        return target  # a verified cache needs no write access (a shared, read-only cache)
+    _writable_folder(folder)
+    lock = filelock.FileLock(f"{target}.lock", timeout=deadline + 2 * timeout)
     try:
-        path = keras.utils.get_file(
-            fname=entry["filename"], origin=origin, file_hash=expected,
-            hash_algorithm=algorithm, cache_dir=str(cache_dir()), cache_subdir="datasets/xraykit",
-        )
-    except (Exception, KeyboardInterrupt) as err:
-        if target.exists():
-            target.unlink()
-        if isinstance(err, KeyboardInterrupt):
-            raise
+        lock.acquire()
+    except filelock.Timeout as err:
         raise ConnectionError(
-            f"Could not download {name} ({size} px) from {origin}: {err}\n"
-            f"If you are offline, download the file elsewhere and pass it directly: "
-            f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} to the "
-            f"folder that holds it."
+            f"{target}: another process has been downloading this file for more than "
+            f"{lock.timeout:g} s. Wait for it and try again; if none is running, delete {lock.lock_file}."
         ) from err
+    try:
+        state = _cached_state(target, algorithm, expected)  # another process may have fetched it
+        if state == "ok":
+            return target
+        if state == "checksum mismatch":
+            print(f"{target}: cached file fails its {algorithm} check; removing it and fetching again.")
+            target.unlink()
+        for stale in folder.glob(f".{entry['filename']}.*.part"):  # left by a killed download
+            stale.unlink(missing_ok=True)
+        print(f"Downloading {name} ({size} px) from {origin}")
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{entry['filename']}.",
+                                         suffix=".part", delete=False) as handle:
+            partial = pathlib.Path(handle.name)
+            try:
+                got = _fetch(origin, handle, algorithm, timeout, deadline)
+                if got != expected:
+                    raise ValueError(f"{algorithm} of the downloaded file is {got}, expected "
+                                     f"{expected} (a corrupted or different file)")
+            except (Exception, KeyboardInterrupt) as err:
+                handle.close()
+                partial.unlink(missing_ok=True)
+                if isinstance(err, KeyboardInterrupt):
+                    raise
+                raise ConnectionError(
+                    f"Could not download {name} ({size} px) from {origin}: {_reason(err)}. "
+                    f"Check the connection and try again (a slow link may need a larger "
+                    f"timeout=/deadline=), or download the file elsewhere and pass it directly: "
+                    f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} "
+                    f"to the folder that holds it."
+                ) from err
+        os.replace(partial, target)
     finally:
-        socket.setdefaulttimeout(previous_timeout)
-    return pathlib.Path(path)
+        lock.release()
+    return target
+
+
+def _reason(err: BaseException) -> str:
+    """One line saying why a fetch failed."""
+    if isinstance(err, urllib.error.HTTPError):
+        return f"the server answered HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        return f"cannot reach the server ({err.reason})"
+    return str(err) or type(err).__name__
 
 
 def verify(name: str, size: int | None = None) -> dict[int, str]:
@@ -211,20 +340,24 @@ def verify(name: str, size: int | None = None) -> dict[int, str]:
 
     Returns:
         Mapping of size to ``"ok"``, ``"missing"`` or ``"checksum mismatch"``.
+
+    Raises:
+        KeyError: If the dataset is not registered.
+        ValueError: If ``size`` is not one of the dataset's sizes.
+        IsADirectoryError: If a cache entry is a folder.
+        OSError: If a cached file cannot be read.
     """
     entry = info(name)
     files = {int(k): v for k, v in entry.get("files", {}).items()}
+    if size is not None and files and int(size) not in files:
+        raise ValueError(f"{name} has no {size} px file; sizes: {sorted(files)}.")
     status = {}
     for file_size, file_entry in sorted(files.items()):
         if size is not None and file_size != int(size):
             continue
-        path = cache_dir() / "datasets" / "xraykit" / file_entry["filename"]
-        if not path.exists():
-            status[file_size] = "missing"
-            continue
         algorithm, expected = _expected_hash(file_entry)
-        ok = file_checksum(path, algorithm) == expected
-        status[file_size] = "ok" if ok else "checksum mismatch"
+        status[file_size] = _cached_state(_cache_folder() / file_entry["filename"], algorithm,
+                                          expected)
     return status
 
 
@@ -635,9 +768,23 @@ def _offline_banner(reason: str) -> None:
           f"or set {DATA_ENV} to a folder or .npz.\n{line}", file=sys.stdout)
 
 
+def _resized(dataset: XRayDataset, size: int) -> XRayDataset:
+    """The dataset with every image resized to ``size x size`` (bilinear)."""
+    def resize(images):
+        return np.stack([resize_square(image[..., 0], size) for image in images])[..., None]
+
+    return dataclasses.replace(dataset, x_train=resize(dataset.x_train),
+                               x_val=resize(dataset.x_val), x_test=resize(dataset.x_test))
+
+
 def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathLike | None = None,
                 seed: int = 0) -> XRayDataset:
     """The data a lesson runs on: a local override, else the registry, else synthetic.
+
+    Every failure a lesson can meet offline (a missing or unreadable ``data``, no network, a
+    corrupt or unreadable cache entry) is printed and leads to the next source; the last one,
+    synthetic phantoms, comes with a banner saying so. A local file whose image size differs
+    from the profile's is resized to the profile's size, with a printed line saying so.
 
     Args:
         name: Registered dataset, e.g. ``"pneumoniamnist"`` or ``"chestmnist"``.
@@ -647,13 +794,17 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
         seed: Seed of the profile's stratified subset.
 
     Returns:
-        The dataset, cut to the profile. When neither the override nor the download works,
-        synthetic phantoms with a printed banner saying so.
+        The dataset, cut to the profile, with the profile's image size.
+
+    Raises:
+        KeyError: If ``name`` is not a registered dataset.
+        ValueError: If ``profile`` is not a known profile.
     """
     from xraykit.profiles import get_profile
 
     profile = get_profile(profile)
     size = profile.image_size
+    info(name)  # an unknown name is the caller's mistake: raise, do not fall back
     data = data if data is not None else os.environ.get(DATA_ENV) or None
     dataset = None
     if data:
@@ -663,18 +814,30 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
             root / name / f"{name}_28.npz", root / f"{name}_28.npz",
         ]
         found = next((c for c in candidates if c.is_file()), None)
-        if found is not None:
-            dataset = load_npz(found, name=name)
+        if found is None:
+            print(f"{data}: no {name} file there (looked for {', '.join(map(str, candidates))}); "
+                  f"trying the download instead.")
         else:
-            print(f"{data}: no {name} file there (looked for {', '.join(map(str, candidates))}).")
+            try:
+                dataset = load_npz(found, name=name)
+            except (OSError, ValueError) as err:
+                print(f"{found}: cannot be used ({err}); trying the download instead.")
     if dataset is None:
         try:
             dataset = load(name, size=size)
-        except (ConnectionError, ValueError) as err:
+        except (OSError, ValueError) as err:  # offline, server, cache folder or file problems
             _offline_banner(f"{name} could not be loaded ({str(err).splitlines()[0]})")
             task = "multilabel" if info(name)["task"] == "multilabel" else "binary"
             dataset = synthetic(n=2000, image_size=size, seed=seed, task=task)
-    return dataset.for_profile(profile, seed=seed)
+    dataset = dataset.for_profile(profile, seed=seed)
+    if dataset.image_shape[:2] != (size, size):
+        height, width = dataset.image_shape[:2]
+        note = (f" (upsampled images hold no more detail than the {height} px original; get the "
+                f"{size} px file for real {size} px data)" if max(height, width) < size else "")
+        print(f"{dataset.source}: images are {height}x{width} px but the {profile.name} profile "
+              f"uses {size} px; resizing them to {size}x{size} px{note}.")
+        dataset = _resized(dataset, size)
+    return dataset
 
 
 # --------------------------------------------------------------------------------------------
