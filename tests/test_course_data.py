@@ -69,7 +69,7 @@ def test_corrupt_data_file_falls_back_with_banner(offline, tmp_path, capsys):
     broken = tmp_path / "pneumoniamnist_64.npz"
     broken.write_bytes(b"not a zip archive")
     data = datasets.course_data("pneumoniamnist", SMALL_64, data=broken)
-    _assert_synthetic_with_banner(data, capsys, f"{broken}: cannot be used", "not a readable")
+    _assert_synthetic_with_banner(data, capsys, f"{broken}: cannot be used", "not an .npz (zip) archive")
 
 
 def test_corrupt_cache_file_is_removed_and_falls_back(offline, capsys):

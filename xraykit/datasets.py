@@ -237,16 +237,95 @@ def _fetch(origin: str, handle, algorithm: str, timeout: float, deadline: float)
     return digest.hexdigest()
 
 
+def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: str, what: str,
+                   hint: str = "", timeout: float | None = None,
+                   deadline: float | None = None) -> pathlib.Path:
+    """Fetches one file into the cache, verified, atomically and once across processes.
+
+    The file is written to a temporary ``.<filename>.*.part`` file next to ``target``, checked,
+    and only then renamed (atomically) to ``target``, so the final name never holds a partial or
+    unverified file, even if the process is killed. A file lock makes concurrent fetches of the
+    same file (two notebooks, two processes) download it once; temporary files left by a killed
+    process are removed by the next fetch. A cached file whose checksum does not match is
+    removed and fetched again.
+
+    Args:
+        origin: URL of the file.
+        target: Final path in the cache.
+        algorithm: ``"md5"`` or ``"sha256"``.
+        expected: The expected hex digest.
+        what: What is being fetched, for messages (e.g. ``"pneumoniamnist (28 px)"``).
+        hint: What to do instead, appended to the error when the fetch fails.
+        timeout: Seconds without data before giving up (default ``DOWNLOAD_TIMEOUT``).
+        deadline: Seconds the whole fetch may take (default ``DOWNLOAD_DEADLINE``).
+
+    Returns:
+        ``target``, holding the verified file.
+
+    Raises:
+        ConnectionError: If the file cannot be fetched (offline, server error, stalled, past
+            the deadline, bad checksum).
+        PermissionError: If the cache folder cannot be created or written.
+        IsADirectoryError: If ``target`` is a folder.
+    """
+    import filelock
+
+    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
+    deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
+    folder = target.parent
+    if _cached_state(target, algorithm, expected) == "ok":
+        return target  # a verified cache needs no write access (a shared, read-only cache)
+    _writable_folder(folder)
+    lock = filelock.FileLock(f"{target}.lock", timeout=deadline + 2 * timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout as err:
+        raise ConnectionError(
+            f"{target}: another process has been downloading this file for more than "
+            f"{lock.timeout:g} s. Wait for it and try again; if none is running, delete "
+            f"{lock.lock_file}."
+        ) from err
+    try:
+        state = _cached_state(target, algorithm, expected)  # another process may have fetched it
+        if state == "ok":
+            return target
+        if state == "checksum mismatch":
+            print(f"{target}: cached file fails its {algorithm} check; removing it and fetching "
+                  f"again.")
+            target.unlink()
+        for stale in folder.glob(f".{target.name}.*.part"):  # left by a killed download
+            stale.unlink(missing_ok=True)
+        print(f"Downloading {what} from {origin}")
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{target.name}.",
+                                         suffix=".part", delete=False) as handle:
+            partial = pathlib.Path(handle.name)
+            try:
+                got = _fetch(origin, handle, algorithm, timeout, deadline)
+                if got != expected:
+                    raise ValueError(f"{algorithm} of the downloaded file is {got}, expected "
+                                     f"{expected} (a corrupted or different file)")
+            except (Exception, KeyboardInterrupt) as err:
+                handle.close()
+                partial.unlink(missing_ok=True)
+                if isinstance(err, KeyboardInterrupt):
+                    raise
+                raise ConnectionError(
+                    f"Could not download {what} from {origin}: {_reason(err)}. Check the "
+                    f"connection and try again (a slow link may need a larger "
+                    f"timeout=/deadline=){hint}."
+                ) from err
+        os.replace(partial, target)
+    finally:
+        lock.release()
+    return target
+
+
 def download(name: str, size: int = 28, url: str | None = None, *,
              timeout: float | None = None, deadline: float | None = None) -> pathlib.Path:
     """Downloads a registered file once, verifies its checksum, and returns the cached path.
 
-    The file is written to a temporary ``.<filename>.*.part`` file in the cache folder, checked,
-    and only then renamed (atomically) to its final name, so the final name never holds a
-    partial or unverified file, even if the process is killed. A file lock makes concurrent
-    downloads of the same file (two notebooks, two processes) fetch it once; temporary files
-    left by a killed process are removed by the next download. A cached file whose checksum
-    does not match is removed and fetched again.
+    See :func:`fetch_verified` for how the file is written (temporary file, checksum, atomic
+    rename, file lock).
 
     Args:
         name: A registered dataset with ``access: direct``.
@@ -266,60 +345,13 @@ def download(name: str, size: int = 28, url: str | None = None, *,
         PermissionError: If the cache folder cannot be created or written.
         IsADirectoryError: If the cache entry for the file is a folder.
     """
-    import filelock
-
     entry = _file_entry(name, size)
     algorithm, expected = _expected_hash(entry)
-    origin = url or entry["url"]
-    timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
-    deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
-    folder = _cache_folder()
-    target = folder / entry["filename"]
-    if _cached_state(target, algorithm, expected) == "ok":
-        return target  # a verified cache needs no write access (a shared, read-only cache)
-    _writable_folder(folder)
-    lock = filelock.FileLock(f"{target}.lock", timeout=deadline + 2 * timeout)
-    try:
-        lock.acquire()
-    except filelock.Timeout as err:
-        raise ConnectionError(
-            f"{target}: another process has been downloading this file for more than "
-            f"{lock.timeout:g} s. Wait for it and try again; if none is running, delete {lock.lock_file}."
-        ) from err
-    try:
-        state = _cached_state(target, algorithm, expected)  # another process may have fetched it
-        if state == "ok":
-            return target
-        if state == "checksum mismatch":
-            print(f"{target}: cached file fails its {algorithm} check; removing it and fetching again.")
-            target.unlink()
-        for stale in folder.glob(f".{entry['filename']}.*.part"):  # left by a killed download
-            stale.unlink(missing_ok=True)
-        print(f"Downloading {name} ({size} px) from {origin}")
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{entry['filename']}.",
-                                         suffix=".part", delete=False) as handle:
-            partial = pathlib.Path(handle.name)
-            try:
-                got = _fetch(origin, handle, algorithm, timeout, deadline)
-                if got != expected:
-                    raise ValueError(f"{algorithm} of the downloaded file is {got}, expected "
-                                     f"{expected} (a corrupted or different file)")
-            except (Exception, KeyboardInterrupt) as err:
-                handle.close()
-                partial.unlink(missing_ok=True)
-                if isinstance(err, KeyboardInterrupt):
-                    raise
-                raise ConnectionError(
-                    f"Could not download {name} ({size} px) from {origin}: {_reason(err)}. "
-                    f"Check the connection and try again (a slow link may need a larger "
-                    f"timeout=/deadline=), or download the file elsewhere and pass it directly: "
-                    f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} "
-                    f"to the folder that holds it."
-                ) from err
-        os.replace(partial, target)
-    finally:
-        lock.release()
-    return target
+    hint = (f", or download the file elsewhere and pass it directly: "
+            f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} to the "
+            f"folder that holds it")
+    return fetch_verified(url or entry["url"], _cache_folder() / entry["filename"], algorithm,
+                          expected, f"{name} ({size} px)", hint, timeout, deadline)
 
 
 def _reason(err: BaseException) -> str:
