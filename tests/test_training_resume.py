@@ -40,7 +40,8 @@ def _tiny_data(npz_path, n: int = 32, flip: bool = False):
 def _model():
     keras.utils.set_random_seed(0)
     return compile_model(build_model("small_cnn", (28, 28, 1), width=4, depth=1),
-                         learning_rate=1e-2, run_eagerly=True)  # no tracing: faster here
+                         learning_rate=1e-2,  # TF: no tracing is faster for 2 steps an epoch
+                         run_eagerly=keras.backend.backend() == "tensorflow")
 
 
 def _history(run_dir):
@@ -61,9 +62,9 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def test_resume_never_replaces_a_better_best_and_restores_it(pneumonia_npz, tmp_path):
-    data = _tiny_data(pneumonia_npz)
+    data, model = _tiny_data(pneumonia_npz), _model()  # one model: compiled once (faster)
     with pytest.raises(KeyboardInterrupt):
-        fit(_model(), data, epochs=4, run_dir=tmp_path, verbose=0, callbacks=[_Interrupt(0)])
+        fit(model, data, epochs=4, run_dir=tmp_path, verbose=0, callbacks=[_Interrupt(0)])
     # The stored best is artificially out of reach: no resumed epoch may replace best.keras.
     record = json.loads((tmp_path / "best.json").read_text())
     assert record["monitor"] == "val_auc" and record["epoch"] == 0
@@ -72,7 +73,6 @@ def test_resume_never_replaces_a_better_best_and_restores_it(pneumonia_npz, tmp_
     best = tmp_path / "best.keras"
     before = (best.read_bytes(), best.stat().st_mtime_ns)
 
-    model = _model()
     history = fit(model, data, epochs=4, run_dir=tmp_path, verbose=0, early_stopping=1)
 
     assert (best.read_bytes(), best.stat().st_mtime_ns) == before
@@ -88,7 +88,7 @@ def test_resume_never_replaces_a_better_best_and_restores_it(pneumonia_npz, tmp_
 
 def test_rerun_epoch_is_logged_once_and_best_is_max_of_run(pneumonia_npz, tmp_path,
                                                            monkeypatch):
-    data = _tiny_data(pneumonia_npz)
+    data, model = _tiny_data(pneumonia_npz), _model()
     original = keras.callbacks.BackupAndRestore.on_epoch_end
 
     def dies_while_backing_up_epoch_1(self, epoch, logs=None):
@@ -99,17 +99,18 @@ def test_rerun_epoch_is_logged_once_and_best_is_max_of_run(pneumonia_npz, tmp_pa
     monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end",
                         dies_while_backing_up_epoch_1)
     with pytest.raises(KeyboardInterrupt):
-        fit(_model(), data, epochs=3, run_dir=tmp_path, verbose=0, early_stopping=False)
+        fit(model, data, epochs=3, run_dir=tmp_path, verbose=0, early_stopping=False)
     assert [e for e, _ in _history(tmp_path)] == [0, 1]
     monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", original)
 
-    fit(_model(), data, epochs=3, run_dir=tmp_path, verbose=0, early_stopping=False)
+    fit(model, data, epochs=3, run_dir=tmp_path, verbose=0, early_stopping=False)
     rows = _history(tmp_path)
     assert [e for e, _ in rows] == [0, 1, 2]  # epoch 1 re-ran: its first row is gone
     record = json.loads((tmp_path / "best.json").read_text())
     assert record["best"] >= max(auc for e, auc in rows if e != 1)
 
-    # The run finished: the same folder now starts a new run, replacing its files.
+    # The run finished: the same folder now starts a new run, replacing its files. (A fresh
+    # model: Keras keeps a resumed fit's first epoch on the model object for later fits.)
     fit(_model(), data, epochs=1, run_dir=tmp_path, verbose=0, early_stopping=False)
     assert [e for e, _ in _history(tmp_path)] == [0]
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 0
