@@ -287,7 +287,9 @@ class BestCheckpoint(keras.callbacks.Callback):
     run.
 
     A fit that starts at epoch 0 (nothing to resume) is a new run: a previous run's
-    ``best.keras``/``best.json`` in the folder are replaced.
+    ``best.keras``/``best.json`` in the folder are replaced. A process killed after saving an
+    epoch's best but before ``BackupAndRestore`` saved that epoch re-runs it on resume; the
+    re-run replaces ``best.keras`` only if it scores higher than the first attempt.
 
     Args:
         run_dir: Folder of ``best.keras`` and ``best.json`` (must exist).
