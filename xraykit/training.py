@@ -3,11 +3,12 @@
 :func:`compile_model` picks the loss and the metrics that fit the task; :func:`fit` trains with
 the callbacks every lesson wants:
 
-* ``ModelCheckpoint`` keeping the best model by validation AUC (``<run_dir>/best.keras``);
-* ``EarlyStopping`` on ``val_auc`` (mode max) that restores the best weights;
+* :class:`BestCheckpoint` keeping the best model by validation AUC (``<run_dir>/best.keras``,
+  its score in ``best.json``), with early stopping on ``val_auc`` that restores the best weights;
 * ``CSVLogger`` (``<run_dir>/history.csv``);
 * ``BackupAndRestore`` (``<run_dir>/backup``): call :func:`fit` again with the same ``run_dir``
-  after an interruption (a Colab disconnect) and training resumes from the last finished epoch.
+  after an interruption (a Colab disconnect) and training resumes from the last finished epoch;
+  the best model, early stopping and ``history.csv`` then count every epoch of the run once.
 
 Metric names in the history (prefix ``val_`` for validation): ``auc`` (ROC AUC), ``ap`` (PR
 AUC), ``accuracy``, ``precision``, ``recall``, ``sensitivity`` (= recall at the threshold; the
@@ -17,6 +18,9 @@ clinical name) and ``specificity`` (true negative rate at the threshold). Multi-
 
 from __future__ import annotations
 
+import csv
+import errno
+import json
 import os
 import pathlib
 import tempfile
@@ -266,6 +270,212 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps the best epoch of a run, across interruptions: checkpoint, early stop, restore.
+
+    After each epoch whose ``monitor`` beats the best so far, the model is saved to
+    ``<run_dir>/best.keras`` and the score to ``<run_dir>/best.json`` (``{"monitor", "mode",
+    "best", "epoch"}``, epoch 0-based as in ``history.csv``). Both are written to temp names
+    first and then renamed, so a process killed mid-save never leaves a half-written file under
+    the final name, and an unfinished pair is completed or dropped when training starts again.
+
+    Why not ``ModelCheckpoint`` + ``EarlyStopping(restore_best_weights=True)``: both keep the
+    best score in memory only. A run resumed by ``BackupAndRestore`` starts them from scratch,
+    so the checkpoint overwrites ``best.keras`` with the first resumed epoch even when it is
+    worse, early stopping restores the best of the resumed epochs only, and its patience
+    restarts. This callback reads the stored best back, so all three count every epoch of the
+    run.
+
+    A fit that starts at epoch 0 (nothing to resume) is a new run: a previous run's
+    ``best.keras``/``best.json`` in the folder are replaced. A process killed after saving an
+    epoch's best but before ``BackupAndRestore`` saved that epoch re-runs it on resume; the
+    re-run replaces ``best.keras`` only if it scores higher than the first attempt.
+
+    Args:
+        run_dir: Folder of ``best.keras`` and ``best.json`` (must exist).
+        monitor: Logged metric to watch (``"val_auc"``).
+        mode: ``"max"`` or ``"min"``: whether a higher or a lower score is better.
+        patience: Stop after this many epochs without improvement; ``None`` never stops.
+        restore_best: At the end of training, give the model the best epoch's weights (from
+            memory, or from ``best.keras`` when the best epoch ran before an interruption).
+        save: Save ``best.keras``/``best.json``. Without it the best is kept in memory only and
+            a resumed run cannot see the epochs before the interruption.
+
+    Raises:
+        ValueError: When training starts, if ``best.json`` is unreadable, watches another
+            metric, or ``best.keras`` is missing; after an epoch, if ``monitor`` is not logged.
+    """
+
+    def __init__(self, run_dir, monitor: str = "val_auc", mode: str = "max",
+                 patience: int | None = None, restore_best: bool = True, save: bool = True):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', not {mode!r}.")
+        self.run_dir = pathlib.Path(run_dir)
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.restore_best, self.save = restore_best, save
+        self.model_path = self.run_dir / "best.keras"
+        self.record_path = self.run_dir / "best.json"
+        self._model_tmp = self.run_dir / "best.partial.keras"
+        self._record_tmp = self.record_path.with_name(self.record_path.name + ".partial")
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._best_weights = None
+        self._first_epoch: int | None = None
+
+    def _finish_interrupted_save(self) -> None:
+        if self._model_tmp.exists():  # killed before best.keras was replaced: old pair holds
+            self._model_tmp.unlink()
+            self._record_tmp.unlink(missing_ok=True)
+        elif self._record_tmp.exists():  # best.keras replaced, best.json not yet
+            os.replace(self._record_tmp, self.record_path)
+
+    def _read_record(self) -> None:
+        if not self.record_path.exists():
+            return
+        fix = (f"delete {self.record_path.name} and best.keras in {self.run_dir} to start the "
+               f"run over, or pass another run_dir.")
+        try:
+            record = json.loads(self.record_path.read_text())
+            best, epoch = float(record["best"]), int(record["epoch"])
+            stored = (record["monitor"], record["mode"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{self.record_path} is not a best-epoch record written by "
+                             f"xraykit ({error!r}): {fix}") from error
+        if stored != (self.monitor, self.mode):
+            raise ValueError(f"{self.record_path} records the best {stored[0]!r} (mode "
+                             f"{stored[1]!r}), but this run watches {self.monitor!r} (mode "
+                             f"{self.mode!r}): {fix}")
+        if not self.model_path.exists():
+            raise ValueError(f"{self.record_path} records epoch {epoch} as the best, but "
+                             f"{self.model_path} is missing: put it back, or {fix}")
+        self.best, self.best_epoch = best, epoch
+
+    def on_train_begin(self, logs=None):
+        self.best = self.best_epoch = self._best_weights = self._first_epoch = None
+        if self.save:
+            self._finish_interrupted_save()
+            self._read_record()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first_epoch is None:
+            self._first_epoch = epoch
+            if epoch == 0 and self.best_epoch is not None:  # not a resume: a new run
+                print(f"{self.run_dir}: no interrupted run to resume, starting a new run; "
+                      f"its best.keras and best.json replace the previous run's.")
+                self.best = self.best_epoch = None
+                self.record_path.unlink()
+                self.model_path.unlink()
+
+    def _improved(self, score: float) -> bool:
+        if self.best is None:
+            return not np.isnan(score)
+        return score > self.best if self.mode == "max" else score < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            raise ValueError(f"fit() watches {self.monitor!r}, but the epoch logs only have "
+                             f"{sorted(logs)}: compile the model with "
+                             f"xraykit.training.compile_model (it adds the 'auc' metric) and "
+                             f"pass validation data.")
+        score = float(logs[self.monitor])
+        if self._improved(score):
+            self.best, self.best_epoch = score, epoch
+            if self.restore_best:
+                self._best_weights = self.model.get_weights()
+            if self.save:
+                self.model.save(self._model_tmp)
+                self._record_tmp.write_text(json.dumps(
+                    {"monitor": self.monitor, "mode": self.mode, "best": score, "epoch": epoch}))
+                os.replace(self._model_tmp, self.model_path)
+                os.replace(self._record_tmp, self.record_path)
+        elif self.patience is not None and self.best_epoch is not None and \
+                epoch - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if not self.restore_best or self.best_epoch is None:
+            return
+        if self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+        elif self.save:  # the best epoch ran before the interruption
+            self.model.load_weights(self.model_path)
+
+
+class _ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """``CSVLogger(append=True)`` that first drops the rows of the epochs about to be re-run.
+
+    ``CSVLogger`` opens its file when training begins, before the first epoch is known, and
+    appends: a resumed run would log the interrupted epoch twice. This one opens the file at
+    the first epoch, after removing the rows from that epoch on.
+    """
+
+    def __init__(self, filename):
+        super().__init__(filename, append=True)
+        self._opened = False
+
+    def on_train_begin(self, logs=None):
+        self._opened = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._opened:
+            _drop_history_rows(pathlib.Path(self.filename), first_epoch=epoch)
+            super().on_train_begin()
+            self._opened = True
+
+
+def _drop_history_rows(path: pathlib.Path, first_epoch: int) -> None:
+    """Removes the rows of ``history.csv`` whose epoch is ``>= first_epoch`` (atomically).
+
+    Raises:
+        ValueError: If a row's ``epoch`` column is not an integer.
+    """
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = rows[:1]
+    for line, row in enumerate(rows[1:], start=2):
+        try:
+            epoch = int(row[0])
+        except (IndexError, ValueError):
+            raise ValueError(f"{path}, row {line}, column 'epoch': {row[:1]} is not an epoch "
+                             f"number: fix or delete the row (or the file) and resume "
+                             f"again.") from None
+        if epoch < first_epoch:
+            kept.append(row)
+    if len(kept) == len(rows):
+        return
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept if len(kept) > 1 else [])
+    os.replace(tmp, path)
+
+
+def _prepare_run_dir(run_dir) -> pathlib.Path:
+    """Creates ``run_dir`` if needed and checks that it is a folder one can write in.
+
+    Raises:
+        OSError: ``NotADirectoryError`` if it is a file, ``PermissionError`` (or another
+            ``OSError``) if it cannot be created or written; the message names the folder.
+    """
+    path = pathlib.Path(run_dir)
+    todo = "pass a folder you can write to, or run_dir=None for a fresh temporary one"
+    if path.exists() and not path.is_dir():
+        raise OSError(errno.ENOTDIR, f"run_dir {path} is a file, not a folder: {todo}.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise OSError(error.errno, f"run_dir {path} cannot be created or written "
+                                   f"({error.strerror or error}): {todo}.") from error
+    return path
+
+
 def default_run_dir(name: str = "model") -> pathlib.Path:
     """A fresh temporary folder for one training run (checkpoint, CSV log, backup).
 
@@ -293,24 +503,34 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         batch_size: Batch size (default: the profile's).
         class_weight: ``"balanced"`` (computed from ``y_train``; skipped with a message when the
             compiled loss already weights the classes), ``None`` or a dict.
-        run_dir: Folder for ``best.keras``, ``history.csv`` and the ``backup`` of
-            ``BackupAndRestore``. ``None`` makes a fresh temporary folder. Reuse a folder to
-            resume an interrupted run.
+        run_dir: Folder for ``best.keras`` (+ ``best.json``, its score and epoch),
+            ``history.csv`` and the ``backup`` of ``BackupAndRestore``; created if missing.
+            ``None`` makes a fresh temporary folder. Reuse a folder to resume an interrupted
+            run: it goes on from the last finished epoch, ``best.keras`` is only replaced by a
+            better epoch than any before the interruption, and ``history.csv`` keeps one row
+            per epoch. A folder whose run finished starts a new run (replacing its files).
         callbacks: Extra Keras callbacks.
         early_stopping: ``True`` (patience ``max(3, epochs // 4)``), an int patience, or
-            ``False``. With early stopping the model ends with the best-val-AUC weights
-            (restored at the end of training, stopped early or not); without it the model keeps
-            the last epoch's weights and ``run_dir/best.keras`` holds the best one.
+            ``False``. With early stopping the model ends with the best-val-AUC weights of the
+            whole run, epochs before an interruption included (restored at the end of
+            training, stopped early or not); without it the model keeps the last epoch's
+            weights and ``run_dir/best.keras`` holds the best one.
         verbose: Keras verbosity (``"auto"`` shows progress bars).
-        checkpoint: Save the best-val-AUC model to ``run_dir/best.keras``.
+        checkpoint: Save the best-val-AUC model to ``run_dir/best.keras``. Without it the
+            best weights are kept in memory only, so a resumed run's early stopping cannot
+            restore an epoch from before the interruption.
         shuffle: Shuffle the training data each epoch.
 
     Returns:
-        The ``keras.callbacks.History``; ``history.history`` also holds ``epoch_seconds`` and
+        The ``keras.callbacks.History`` of the epochs this call ran (``history.csv`` holds
+        the whole run); ``history.history`` also holds ``epoch_seconds`` and
         ``history.run_dir`` the folder used.
 
     Raises:
-        ValueError: If the model is not compiled or the data lacks train/val splits.
+        ValueError: If the model is not compiled, the data lacks train/val splits, the logs
+            lack ``val_auc``, or the run folder's ``best.json``/``history.csv`` is damaged.
+        OSError: If ``run_dir`` is a file (``NotADirectoryError``) or cannot be created or
+            written (``PermissionError``...); the message names it.
     """
     from xraykit.profiles import get_profile
 
@@ -334,21 +554,18 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
                   f"{type(model.loss).__name__} already weights the classes.")
             class_weight = None
 
-    run_dir = pathlib.Path(run_dir) if run_dir is not None else default_run_dir(model.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _prepare_run_dir(run_dir if run_dir is not None else default_run_dir(model.name))
     timer = EpochTimer()
     cbs = [timer]
-    if checkpoint:
-        cbs.append(keras.callbacks.ModelCheckpoint(
-            os.fspath(run_dir / "best.keras"), monitor="val_auc", mode="max",
-            save_best_only=True, verbose=0))
+    patience = None
     if early_stopping:
         patience = early_stopping if not isinstance(early_stopping, bool) else max(3, epochs // 4)
-        cbs.append(keras.callbacks.EarlyStopping(
-            monitor="val_auc", mode="max", patience=int(patience), restore_best_weights=True,
-            verbose=0))
-    cbs.append(keras.callbacks.CSVLogger(os.fspath(run_dir / "history.csv"), append=True))
-    cbs.append(keras.callbacks.BackupAndRestore(os.fspath(run_dir / "backup")))
+    if checkpoint or early_stopping:
+        cbs.append(BestCheckpoint(run_dir, monitor="val_auc", mode="max", patience=patience,
+                                  restore_best=bool(early_stopping), save=checkpoint))
+    cbs.append(_ResumableCSVLogger(os.fspath(run_dir / "history.csv")))
+    cbs.append(keras.callbacks.BackupAndRestore(os.fspath(run_dir / "backup"),
+                                                double_checkpoint=True))
     cbs.extend(callbacks or [])
 
     history = model.fit(
