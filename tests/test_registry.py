@@ -21,9 +21,18 @@ def test_registry_lists_the_required_datasets():
 def test_entry_schema(name):
     entry = datasets.info(name)
     assert REQUIRED <= set(entry), f"{name} lacks {REQUIRED - set(entry)}"
-    assert entry["task"] in TASKS
-    assert entry["access"] in {"direct", "manual", "generated"}
-    assert len(entry["class_names"]) >= 2 and all(isinstance(c, str) for c in entry["class_names"])
+    assert entry["access"] in {"direct", "manual", "generated", "sample"}
+    if entry["access"] == "sample" and entry["task"] == "unlabelled":  # example files, no labels
+        assert entry["class_names"] == [] and "labels" not in entry
+    else:
+        assert entry["task"] in TASKS
+        assert len(entry["class_names"]) >= 2
+        assert all(isinstance(c, str) for c in entry["class_names"])
+    if entry["access"] == "sample":
+        assert entry["folder"] and entry["sample_files"]
+        for file_entry in entry["sample_files"].values():
+            assert file_entry.get("url", "https://").startswith("https://")
+            assert set(entry.get("labels", {}).get("columns", [])) <= set(file_entry.get("row", {}))
     assert entry["homepage"].startswith("https://")
     if entry["access"] == "manual":
         assert len(entry.get("instructions", "")) > 40

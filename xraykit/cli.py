@@ -9,6 +9,20 @@ import argparse
 import sys
 
 
+def _sample(args) -> int:
+    from xraykit import samples
+
+    if args.action == "download":
+        print(samples.download_sample(args.name, url=args.url))
+        return 0
+    status = samples.verify_sample(args.name)
+    bad = {name: state for name, state in status.items() if state != "ok"}
+    for name, state in bad.items():
+        print(f"{args.name} {name}: {state}")
+    print(f"{args.name}: {len(status) - len(bad)} of {len(status)} files ok")
+    return 1 if bad else 0
+
+
 def _datasets(args) -> int:
     from xraykit import datasets
 
@@ -21,16 +35,21 @@ def _datasets(args) -> int:
     if not args.name:
         print(f"datasets {args.action} needs a dataset name.", file=sys.stderr)
         return 2
+    entry = datasets.info(args.name)
     if args.action == "info":
-        entry = datasets.info(args.name)
         for key, value in entry.items():
-            if key == "files":
+            if key == "sample_files":
+                print(f"sample_files: {len(value)} files under {entry['folder']}/, e.g. "
+                      f"{next(iter(value))}")
+            elif key == "files":
                 for size, file_entry in value.items():
                     checksum = file_entry.get("sha256") or file_entry.get("md5")
                     print(f"  {size:>4} px: {file_entry['url']}  ({checksum})")
             else:
                 print(f"{key}: {' '.join(str(value).split())}")
         return 0
+    if entry["access"] == "sample":
+        return _sample(args)
     if args.action == "download":
         path = datasets.download(args.name, size=args.size, url=args.url)
         print(path)
@@ -78,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("action", choices=["list", "info", "download", "verify"])
     data.add_argument("name", nargs="?")
     data.add_argument("--size", type=int, default=None, help="image size (default 28)")
-    data.add_argument("--url", default=None, help="download from this mirror (same checksum)")
+    data.add_argument("--url", default=None,
+                      help="download from this mirror (same checksum); for a sample, the base "
+                           "URL of a server laid out like the shared data folder")
 
     run = commands.add_parser("course", help="execute the notebooks, or check they are clean")
     run.add_argument("action", choices=["run", "check"])
@@ -92,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "datasets" and args.action == "download" and args.size is None:
-        args.size = 28
+        args.size = 28  # MedMNIST's size; samples have none
     try:
         return _datasets(args) if args.command == "datasets" else _course(args)
     except (KeyError, ValueError, OSError) as err:  # OSError: network, cache and file problems

@@ -150,19 +150,39 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "md5") -> str:
     return digest.hexdigest()
 
 
-def _expected_hash(entry: dict[str, Any]) -> tuple[str, str]:
+def expected_hash(entry: dict[str, Any]) -> tuple[str, str]:
+    """The checksum a registry file entry promises.
+
+    Args:
+        entry: A registry file entry with ``sha256`` or ``md5``.
+
+    Returns:
+        ``(algorithm, hex digest)``, SHA-256 preferred.
+
+    Raises:
+        ValueError: If the entry has no checksum.
+    """
     for algorithm in ("sha256", "md5"):
         if entry.get(algorithm):
             return algorithm, entry[algorithm]
     raise ValueError("registry file entry has no checksum")
 
 
-def _cache_folder() -> pathlib.Path:
+def cache_folder() -> pathlib.Path:
+    """The folder that holds xraykit's downloads: ``cache_dir()/datasets/xraykit``."""
     return cache_dir() / "datasets" / "xraykit"
 
 
-def _cached_state(path: pathlib.Path, algorithm: str, expected: str) -> str:
-    """``"ok"``, ``"missing"`` or ``"checksum mismatch"`` of a cache entry.
+def cached_state(path: pathlib.Path, algorithm: str, expected: str) -> str:
+    """Whether a cached file is there and intact.
+
+    Args:
+        path: The cache entry.
+        algorithm: ``"md5"`` or ``"sha256"``.
+        expected: The expected hex digest.
+
+    Returns:
+        ``"ok"``, ``"missing"`` or ``"checksum mismatch"``.
 
     Raises:
         IsADirectoryError: If the entry is a folder.
@@ -273,7 +293,7 @@ def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: 
     timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
     deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
     folder = target.parent
-    if _cached_state(target, algorithm, expected) == "ok":
+    if cached_state(target, algorithm, expected) == "ok":
         return target  # a verified cache needs no write access (a shared, read-only cache)
     _writable_folder(folder)
     lock = filelock.FileLock(f"{target}.lock", timeout=deadline + 2 * timeout)
@@ -286,7 +306,7 @@ def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: 
             f"{lock.lock_file}."
         ) from err
     try:
-        state = _cached_state(target, algorithm, expected)  # another process may have fetched it
+        state = cached_state(target, algorithm, expected)  # another process may have fetched it
         if state == "ok":
             return target
         if state == "checksum mismatch":
@@ -346,11 +366,11 @@ def download(name: str, size: int = 28, url: str | None = None, *,
         IsADirectoryError: If the cache entry for the file is a folder.
     """
     entry = _file_entry(name, size)
-    algorithm, expected = _expected_hash(entry)
+    algorithm, expected = expected_hash(entry)
     hint = (f", or download the file elsewhere and pass it directly: "
             f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} to the "
             f"folder that holds it")
-    return fetch_verified(url or entry["url"], _cache_folder() / entry["filename"], algorithm,
+    return fetch_verified(url or entry["url"], cache_folder() / entry["filename"], algorithm,
                           expected, f"{name} ({size} px)", hint, timeout, deadline)
 
 
@@ -387,8 +407,8 @@ def verify(name: str, size: int | None = None) -> dict[int, str]:
     for file_size, file_entry in sorted(files.items()):
         if size is not None and file_size != int(size):
             continue
-        algorithm, expected = _expected_hash(file_entry)
-        status[file_size] = _cached_state(_cache_folder() / file_entry["filename"], algorithm,
+        algorithm, expected = expected_hash(file_entry)
+        status[file_size] = cached_state(cache_folder() / file_entry["filename"], algorithm,
                                           expected)
     return status
 
