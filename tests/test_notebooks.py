@@ -38,3 +38,28 @@ def test_notebook_runs_in_smoke_profile(path, shared_data, tmp_path):
     executed = (tmp_path / path.name).read_text()
     assert '"output_type": "error"' not in executed
     assert "image/png" in executed, f"{path.name} rendered no figure"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_offline_without_data(path, tmp_path, monkeypatch):
+    """No XRAYKIT_DATA, an empty cache and no server: synthetic data, and one line per skip."""
+    if os.environ.get("XRAYKIT_SKIP_NOTEBOOKS"):
+        pytest.skip("XRAYKIT_SKIP_NOTEBOOKS is set")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("notebooks are executed under the tensorflow backend")
+    monkeypatch.delenv("XRAYKIT_DATA", raising=False)
+    monkeypatch.setenv("XRAYKIT_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("XRAYKIT_MIRROR_URL", "http://127.0.0.1:9")  # every download fails at once
+    run = course.run_notebook(path, tmp_path, profile="smoke", data=None,
+                              backend="tensorflow", timeout=600, html=False)
+    assert run.status == "ok", f"{path.name} failed offline: {run.error} ({run.output})"
+    assert run.stderr == [], f"{path.name} wrote to stderr offline"
+    executed = (tmp_path / path.name).read_text()
+    uses_samples = "course_sample(" in path.read_text()
+    uses_dataset = "course_data(" in path.read_text()
+    if uses_samples:
+        assert "SKIPPED: the" in executed and "sample is not available" in executed
+    if uses_dataset:
+        assert "SYNTHETIC DATA" in executed
+    assert uses_samples or uses_dataset

@@ -7,6 +7,7 @@ evaluation / explain. Plotting and widgets sit on top.
 from xraykit.datasets import (
     XRayDataset, course_data, download, info, list_datasets, load, load_folder,
 )
+from xraykit import samples
 from xraykit.dicom import dicom_summary, read_dicom
 from xraykit.images import read_image, resize_square
 from xraykit.profiles import Profile, get_profile

@@ -34,6 +34,7 @@ from xraykit.images import read_image, resize_square
 
 CACHE_ENV = "XRAYKIT_CACHE"
 DATA_ENV = "XRAYKIT_DATA"
+MIRROR_URL_ENV = "XRAYKIT_MIRROR_URL"  # a server laid out like ../shared/data, used instead of public URLs
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
 DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is abandoned
@@ -351,6 +352,8 @@ def download(name: str, size: int = 28, url: str | None = None, *,
         name: A registered dataset with ``access: direct``.
         size: Image size of the file (e.g. 28, 64, 128, 224 for MedMNIST).
         url: Another address serving the same file (a mirror); the checksum still applies.
+            Default: ``$XRAYKIT_MIRROR_URL/<name>/<filename>`` when that variable is set, else
+            the registry's URL.
         timeout: Seconds without data before the download is abandoned (default
             ``DOWNLOAD_TIMEOUT``).
         deadline: Seconds the whole download may take (default ``DOWNLOAD_DEADLINE``).
@@ -370,7 +373,9 @@ def download(name: str, size: int = 28, url: str | None = None, *,
     hint = (f", or download the file elsewhere and pass it directly: "
             f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} to the "
             f"folder that holds it")
-    return fetch_verified(url or entry["url"], cache_folder() / entry["filename"], algorithm,
+    mirror = os.environ.get(MIRROR_URL_ENV)
+    origin = url or (f"{mirror.rstrip('/')}/{name}/{entry['filename']}" if mirror else entry["url"])
+    return fetch_verified(origin, cache_folder() / entry["filename"], algorithm,
                           expected, f"{name} ({size} px)", hint, timeout, deadline)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from xraykit import datasets
 
-MIRROR_URL_ENV = "XRAYKIT_MIRROR_URL"
+MIRROR_URL_ENV = datasets.MIRROR_URL_ENV
 
 
 def sample_names() -> list[str]:
