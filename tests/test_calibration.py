@@ -109,8 +109,11 @@ def test_bad_inputs_and_plots():
 
     z, y = _calibrated_sample(400)
     p = 1 / (1 + np.exp(-z))
-    fig = calibration_plot(y, {"model": p, "overconfident": 1 / (1 + np.exp(-3 * z))})
-    assert "ECE" in fig.axes[0].get_legend().get_texts()[1].get_text()
+    overconfident = 1 / (1 + np.exp(-3 * z))
+    fig = calibration_plot(y, {"model": p, "overconfident": overconfident})
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    # The legend's ECE is the number a lesson prints with the default bins.
+    assert f"overconfident (ECE {expected_calibration_error(y, overconfident):.3f})" in legend
     fig = roc_pr_ci(y, p, n_boot=50)
     assert "AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
     fig = threshold_view(y, p, 0.3)

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Bins of every reliability curve and ECE in xraykit, so that a printed ECE and the one in a
+#: plot's legend are the same number (15 is the usual choice since Guo et al., 2017).
+N_BINS = 15
+
 __all__ = [
     "TemperatureScaler", "apply_temperature", "expected_calibration_error", "logit",
     "reliability_curve",
@@ -63,7 +67,7 @@ def _binary_inputs(y_true, y_prob):
     return y_true, y_prob
 
 
-def reliability_curve(y_true, y_prob, n_bins: int = 10, strategy: str = "uniform"):
+def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uniform"):
     """Observed frequency of positives against the mean predicted probability, per bin.
 
     Args:
@@ -102,7 +106,7 @@ def reliability_curve(y_true, y_prob, n_bins: int = 10, strategy: str = "uniform
     }
 
 
-def expected_calibration_error(y_true, y_prob, n_bins: int = 15,
+def expected_calibration_error(y_true, y_prob, n_bins: int = N_BINS,
                                strategy: str = "uniform") -> float:
     """Expected calibration error: the count-weighted mean gap between confidence and
     frequency over the bins of :func:`reliability_curve`.
@@ -113,7 +117,7 @@ def expected_calibration_error(y_true, y_prob, n_bins: int = 15,
     Args:
         y_true: 0/1 labels, any shape (flattened; NaN = unknown and left out).
         y_prob: Predicted probabilities, same size.
-        n_bins: Number of bins (15 is the usual choice since Guo et al.).
+        n_bins: Number of bins (default :data:`N_BINS`).
         strategy: ``"uniform"`` or ``"quantile"`` bins.
 
     Returns:

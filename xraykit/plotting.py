@@ -1021,20 +1021,22 @@ def error_gallery(images, y_true, y_score, threshold: float = 0.5, n: int = 6, h
     return fig
 
 
-def calibration_plot(y_true, scores: dict, n_bins: int = 10):
+def calibration_plot(y_true, scores: dict, n_bins: int | None = None):
     """Reliability diagram with the expected calibration error of each model, and the
     histogram of predicted probabilities underneath.
 
     Args:
         y_true: 0/1 labels.
         scores: ``{name: probabilities}``, e.g. ``{"before": p, "after T-scaling": p_cal}``.
-        n_bins: Equal-width bins.
+        n_bins: Equal-width bins (default ``xraykit.calibration.N_BINS``, the bins of a printed
+            ``expected_calibration_error``, so legend and print agree).
 
     Returns:
         The matplotlib Figure.
     """
-    from xraykit.calibration import expected_calibration_error, reliability_curve
+    from xraykit.calibration import N_BINS, expected_calibration_error, reliability_curve
 
+    n_bins = n_bins or N_BINS
     plt = _plt()
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 6.2), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})
