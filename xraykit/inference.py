@@ -474,7 +474,7 @@ def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
                          f"value(s) (first at index {first} of the {x.shape} batch); replace "
                          "them (np.nan_to_num) or fix where the array came from.")
     if x.min() < 0 or x.max() > 1:
-        raise ValueError(f"predict: image arrays must be in [0, 1] (or uint8/uint16); this one "
+        raise ValueError(f"predict: path_or_array must be in [0, 1] (or uint8/uint16); it "
                          f"spans [{x.min():g}, {x.max():g}]: rescale it, e.g. with "
                          "xraykit.preprocessing.minmax.")
     if x.shape[-1] == 3:  # RGB to luminance, as read_image does
