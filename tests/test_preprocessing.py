@@ -174,4 +174,4 @@ def test_model_with_layers_saves_and_reloads(tmp_path, pneumonia_small):
     reloaded = keras.saving.load_model(path)
     assert np.allclose(reloaded.predict(x_train[:8], verbose=0), before, atol=1e-5)
     assert {type(layer).__name__ for layer in reloaded.layers} >= {
-        "Window", "PerImageMinMax", "PerImageStandardize", "XRVScale", "ToRGB", "Normalization"}
+        "Window", "PerImageMinMax", "PerImageStandardize", "Rescaling", "ToRGB", "Normalization"}

@@ -19,7 +19,9 @@ Why these choices (chest radiographs are not natural photos):
 Every preset is a ``keras.layers.Pipeline`` that works (a) inside a model (put it after the
 ``Input``; it is active only in training and runs on the accelerator) and (b) in an input
 pipeline: ``tf.data`` under TensorFlow or a ``keras.utils.PyDataset`` under any backend
-(:func:`augmented_dataset`). Inputs are images in [0, 1]; outputs are clipped back to [0, 1].
+(:func:`augmented_dataset`). Inputs are images in [0, 1]; outputs are clipped back to [0, 1]
+(``keras.layers.ReLU(max_value=1.0)``). Presets use only built-in layers, so a model that
+contains one loads with ``keras.saving.load_model`` in any process.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import numpy as np
 
 import keras
 from keras import ops
+
+from xraykit.keras_objects import ClipToUnit  # noqa: F401  (old name; presets now use ReLU(max_value=1))
 
 __all__ = [
     "KERAS_CV_MIGRATION", "PRESETS", "ClipToUnit", "augment_numpy", "augmentation_cost",
@@ -79,17 +83,6 @@ KERAS_CV_MIGRATION: dict[str, str] = {
     "keras_cv.layers.preprocessing.Rescaling": "keras.layers.Rescaling",
     "keras_cv.visualization.plot_image_gallery": "keras.visualization.plot_image_gallery",
 }
-
-
-@keras.saving.register_keras_serializable(package="xraykit")
-class ClipToUnit(keras.layers.Layer):
-    """Clips images back to [0, 1] after noise or intensity augmentation."""
-
-    def call(self, inputs):
-        return ops.clip(inputs, 0.0, 1.0)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 def _check_preset(preset: str) -> dict[str, float]:
@@ -161,7 +154,9 @@ def augmentation_layers(preset: str = "light", seed: int = 0, strength: float = 
                                                  fill_value=0.0, value_range=(0, 1),
                                                  seed=next(seeds)))
     if layers:
-        layers.append(ClipToUnit())
+        # Back to [0, 1] after noise/intensity changes: a built-in layer, so saved models load
+        # without xraykit.
+        layers.append(keras.layers.ReLU(max_value=1.0))
     else:  # "none" or strength 0: Pipeline needs at least one layer
         layers.append(keras.layers.Identity())
     return keras.layers.Pipeline(layers, name=name or f"augmentation_{preset}")

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import os
 import pathlib
 import weakref
@@ -29,6 +31,7 @@ import zipfile
 import keras
 import numpy as np
 
+import xraykit.keras_objects  # noqa: F401  (registers every custom object before any load)
 from xraykit.calibration import apply_temperature
 from xraykit.datasets import list_images
 from xraykit.images import read_image, resize_square
@@ -36,6 +39,9 @@ from xraykit.images import read_image, resize_square
 __all__ = ["InferenceConfig", "Prediction", "load_model", "model_config", "predict", "save_model"]
 
 _ARCHIVE_ENTRY = "xraykit.json"
+_FORMAT = "xraykit-inference-1"
+_TASKS = ("binary", "multilabel", "multiclass")
+_RESIZE_MODES = ("pad", "crop")
 _CONFIGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -63,19 +69,119 @@ class InferenceConfig:
 
     def to_dict(self) -> dict:
         """The config as a JSON-ready dict (with a format version)."""
-        return {"format": "xraykit-inference-1", **dataclasses.asdict(self)}
+        return {"format": _FORMAT, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_dict(cls, values: dict) -> InferenceConfig:
-        """Builds a config from :meth:`to_dict` output (unknown keys are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+    def from_dict(cls, values: dict, source: str = "InferenceConfig") -> InferenceConfig:
+        """Builds a config from :meth:`to_dict` output (unknown keys are ignored).
+
+        Args:
+            values: The dict, e.g. the parsed ``xraykit.json`` of a saved model.
+            source: What to name in error messages (a file name).
+
+        Returns:
+            The validated config; fields missing from ``values`` keep their defaults.
+
+        Raises:
+            ValueError: If ``values`` is not a dict, has another format, or a field has the
+                wrong type or value (the message names ``source`` and the field).
+        """
+        config = cls(**_stored_fields(values, source))
+        _check_config(config, source, type_error=ValueError)
+        return config
 
 
-def _infer_config(model, **overrides) -> InferenceConfig:
-    """A config from the model's input/output shapes, updated with explicit values."""
-    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else (None,) * 3
+def _stored_fields(values, source: str) -> dict:
+    """The known fields of a stored config dict, after checking it is one of ours."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{source}: expected a JSON object of inference settings, found a "
+                         f"{type(values).__name__}; save the model again with "
+                         "xraykit.inference.save_model.")
+    found = values.get("format", _FORMAT)
+    if found != _FORMAT:
+        raise ValueError(f"{source}: field 'format' is {found!r}, this xraykit reads {_FORMAT!r}; "
+                         "update xraykit or save the model again.")
+    names = {f.name for f in dataclasses.fields(InferenceConfig)}
+    return {k: v for k, v in values.items() if k in names}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _config_problem(config: InferenceConfig, n_outputs: int | None = None,
+                    input_shape=None) -> tuple[str, str, bool] | None:
+    """``(field, what is wrong, is a type problem)`` for the first invalid field, else None."""
+    size, channels = config.image_size, config.channels
+    if not _is_int(size) or size < 1:
+        return "image_size", f"must be a positive whole number of pixels, got {size!r}", \
+            not _is_int(size)
+    if not _is_int(channels) or channels not in (1, 3):
+        return "channels", f"must be 1 or 3, got {channels!r}", not _is_int(channels)
+    if config.resize_mode not in _RESIZE_MODES:
+        return "resize_mode", f"must be 'pad' or 'crop', got {config.resize_mode!r}", False
+    temperature = config.temperature
+    if not _is_number(temperature) or not (math.isfinite(temperature) and temperature > 0):
+        return ("temperature", "must be a finite number > 0 (TemperatureScaler.temperature; "
+                f"1 = no scaling), got {temperature!r}", not _is_number(temperature))
+    threshold = config.threshold
+    if not _is_number(threshold) or not 0.0 <= threshold <= 1.0:
+        return ("threshold", f"must be a probability in [0, 1], got {threshold!r}",
+                not _is_number(threshold))
+    if config.task not in _TASKS:
+        return "task", f"must be one of {list(_TASKS)}, got {config.task!r}", False
+    names = config.class_names
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return ("class_names", "must be a list of strings, one per output (binary: "
+                f"[negative, positive]), got {names!r}", True)
+    if n_outputs is not None:
+        if config.task == "binary" and n_outputs != 1:
+            return "task", f"is 'binary' but the model has {n_outputs} outputs", False
+        wanted = (1, 2) if n_outputs == 1 else (n_outputs,)
+        if len(names) not in wanted:
+            want = "2 ([negative, positive])" if n_outputs == 1 else str(n_outputs)
+            return ("class_names", f"has {len(names)} name(s) but the model has {n_outputs} "
+                    f"output(s): give {want}", False)
+    if input_shape is not None:
+        height, width, depth = (tuple(input_shape) + (None,) * 3)[:3]
+        if height is not None and (height, width) != (size, size):
+            return ("image_size", f"is {size} but the model takes {height}x{width} images; "
+                    "store the training image size", False)
+        if depth is not None and depth != channels:
+            return "channels", f"is {channels} but the model takes {depth}-channel images", False
+    return None
+
+
+def _check_config(config: InferenceConfig, where: str, n_outputs: int | None = None,
+                  input_shape=None, type_error: type[Exception] = TypeError) -> InferenceConfig:
+    """Raises for the first invalid field, naming ``where`` (a file or a function) and it."""
+    problem = _config_problem(config, n_outputs, input_shape)
+    if problem is not None:
+        field, message, is_type = problem
+        kind = "argument" if where in ("predict", "save_model") else "field"
+        raise (type_error if is_type else ValueError)(f"{where}: {kind} {field!r} {message}.")
+    return config
+
+
+def _model_shapes(model) -> tuple[tuple | None, int]:
+    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
     n_out = int(model.outputs[0].shape[-1] or 1) if getattr(model, "outputs", None) else 1
+    return shape, n_out
+
+
+def _infer_config(model, where: str = "arguments", **overrides) -> InferenceConfig:
+    """A config from the model's input/output shapes, updated with explicit values.
+
+    Raises:
+        TypeError: If an override has the wrong type.
+        ValueError: If an override has a wrong value or does not fit the model.
+    """
+    shape, n_out = _model_shapes(model)
+    shape = shape or (None,) * 3
     activation = getattr(model.layers[-1], "activation", None) if model.layers else None
     softmax = getattr(activation, "__name__", "") == "softmax"
     task = "multiclass" if softmax else ("binary" if n_out == 1 else "multilabel")
@@ -86,14 +192,14 @@ def _infer_config(model, **overrides) -> InferenceConfig:
     for key, value in overrides.items():
         if value is not None:
             setattr(config, key, value)
-    config.class_names = [str(c) for c in config.class_names]
+    if isinstance(config.class_names, (tuple, np.ndarray)):
+        config.class_names = list(config.class_names)
+    _check_config(config, where, n_out, shape)
+    config.class_names = [str(c) for c in config.class_names]  # NumPy strings → str
     config.temperature = float(config.temperature)
     config.threshold = float(config.threshold)
     config.image_size = int(config.image_size)
-    if config.resize_mode not in ("pad", "crop"):
-        raise ValueError(f"resize_mode must be 'pad' or 'crop', not {config.resize_mode!r}.")
-    if not config.temperature > 0:
-        raise ValueError(f"temperature must be positive, got {config.temperature}.")
+    config.channels = int(config.channels)
     return config
 
 
@@ -132,63 +238,119 @@ def save_model(model, path: str | os.PathLike, image_size: int | None = None,
         The path of the ``.keras`` file.
 
     Raises:
-        ValueError: For a bad resize mode or temperature.
+        TypeError: If a setting has the wrong type (e.g. ``class_names`` not a list of str).
+        ValueError: If a setting is out of range (a threshold outside [0, 1], a temperature
+            that is not finite and > 0, an unknown resize mode or task, an image size or
+            class names that do not fit the model).
     """
     path = pathlib.Path(path)
     if path.suffix != ".keras":
         path = path.with_name(path.name + ".keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    config = _infer_config(model, image_size=image_size, resize_mode=resize_mode,
+    if class_names is not None and not isinstance(class_names, str):
+        class_names = list(class_names)
+    config = _infer_config(model, "save_model", image_size=image_size, resize_mode=resize_mode,
                            temperature=temperature, threshold=threshold,
-                           class_names=list(class_names) if class_names is not None else None,
-                           task=task)
+                           class_names=class_names, task=task)
     text = json.dumps(config.to_dict(), indent=2)
-    model.save(path)
-    with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr(_ARCHIVE_ENTRY, text)
-    path.with_name(path.name + ".json").write_text(text + "\n", encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write under temporary names in the same folder, check, then rename: a crash never
+    # leaves a half-written model (or one without its settings) under the final name.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    sidecar = path.with_name(path.name + ".json")
+    tmp_sidecar = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
+    try:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(_ARCHIVE_ENTRY, text)
+        with zipfile.ZipFile(tmp) as archive:
+            if json.loads(archive.read(_ARCHIVE_ENTRY)) != config.to_dict():
+                raise OSError(f"{tmp}: the settings read back differ from those written.")
+        tmp_sidecar.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        os.replace(tmp_sidecar, sidecar)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp_sidecar.unlink(missing_ok=True)
     _CONFIGS[model] = config
     return path
 
 
-def _read_config(path: pathlib.Path) -> InferenceConfig | None:
+def _read_json(read, source: str):
+    try:
+        return json.loads(read())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{source}: not valid JSON ({err}); save the model again with "
+                         "xraykit.inference.save_model, or fix or delete this file.") from None
+
+
+def _read_stored(path: pathlib.Path) -> tuple[dict, str] | None:
+    """The stored settings (archive entry first, else the sidecar) and where they came from."""
     try:
         with zipfile.ZipFile(path) as archive:
             if _ARCHIVE_ENTRY in archive.namelist():
-                return InferenceConfig.from_dict(json.loads(archive.read(_ARCHIVE_ENTRY)))
+                source = f"{path} (entry {_ARCHIVE_ENTRY})"
+                values = _read_json(lambda: archive.read(_ARCHIVE_ENTRY), source)
+                return _stored_fields(values, source), source
     except zipfile.BadZipFile:
         pass
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
-        return InferenceConfig.from_dict(json.loads(sidecar.read_text(encoding="utf-8")))
+        source = str(sidecar)
+        values = _read_json(lambda: sidecar.read_text(encoding="utf-8"), source)
+        return _stored_fields(values, source), source
     return None
 
 
 def load_model(path: str | os.PathLike, compile: bool = False):
     """Loads a model saved by :func:`save_model` (or any ``.keras`` file) with its config.
 
+    Works in a fresh process: xraykit's custom layers, losses and metrics
+    (:mod:`xraykit.keras_objects`) are registered before Keras reads the file. The stored
+    settings are checked against the model: fields missing from the file are taken from the
+    model (input size, outputs) and the defaults.
+
     Args:
         path: The ``.keras`` file.
-        compile: Also restore the optimizer and metrics (not needed for prediction).
+        compile: Also restore the optimizer, loss and metrics (not needed for prediction).
 
     Returns:
         The Keras model; :func:`model_config` gives its :class:`InferenceConfig`.
 
     Raises:
         FileNotFoundError: If the file does not exist.
+        ValueError: If Keras cannot read the file, or its stored settings (the archive's
+            ``xraykit.json`` or the ``.json`` sidecar) are corrupt, of the wrong type or do
+            not fit the model; the message names the file and the field.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file (save one with "
                                 "xraykit.inference.save_model).")
-    import xraykit.training  # noqa: F401  (registers the custom metrics of compiled models)
-
-    model = keras.models.load_model(path, compile=compile)
-    config = _read_config(path)
-    if config is None:
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a .keras archive (a .keras file is a zip file): it is "
+                         "damaged or incomplete (an interrupted copy or download?); save or "
+                         "copy it again.")
+    try:
+        model = keras.saving.load_model(path, compile=compile)
+    except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError...
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        raise ValueError(
+            f"{path}: Keras could not load this model ({type(err).__name__}: {reason}). It must "
+            "be a .keras file written by model.save or xraykit.inference.save_model; a model "
+            "with layers, losses or metrics of your own needs them registered "
+            "(keras.saving.register_keras_serializable) before loading"
+            + ("; or load with compile=False." if compile else ".")) from err
+    stored = _read_stored(path)
+    if stored is None:
         print(f"{path.name}: no xraykit preprocessing config stored; using the model's input "
               "size, 'pad' resizing, temperature 1 and threshold 0.5.")
         config = _infer_config(model)
+    else:
+        values, source = stored
+        config = dataclasses.replace(_infer_config(model), **values)
+        shape, n_out = _model_shapes(model)
+        _check_config(config, source, n_out, shape, type_error=ValueError)
+        config.temperature, config.threshold = float(config.temperature), float(config.threshold)
     _CONFIGS[model] = config
     return model
 
@@ -243,9 +405,53 @@ class Prediction:
     def __len__(self) -> int:
         return len(self.probabilities)
 
+    def __str__(self) -> str:
+        """One line per image: its file name, the probabilities and the decision."""
+        names, lines = self.class_names, []
+        for i, source in enumerate(self.paths):
+            label = pathlib.Path(source).name if source is not None else f"image {i}"
+            p = self.probabilities[i]
+            if len(p) == 1:
+                decision = (names[int(self.predicted[i, 0])] if len(names) == 2
+                            else ("positive" if self.predicted[i, 0] else "negative"))
+                lines.append(f"{label}: p({names[-1]}) = {p[0]:.4f} -> {decision} "
+                             f"(threshold {self.threshold:g})")
+            else:
+                scores = ", ".join(f"{names[k]} {v:.4f}" for k, v in enumerate(p))
+                chosen = (names[int(self.predicted[i])] if self.predicted.ndim == 1 else
+                          ", ".join(names[k] for k in np.flatnonzero(self.predicted[i])) or "none")
+                lines.append(f"{label}: {scores} -> {chosen}")
+        return "\n".join(lines)
+
+
+_ARRAY_HELP = ("pass images as a NumPy array: one image (H, W), a batch (N, H, W) or "
+               "(N, H, W, C) with C = 1 or 3, floats in [0, 1] or uint8/uint16")
+
 
 def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
-    x = np.asarray(array)
+    """Checks an image array (dtype, emptiness, shape, finiteness, range) and resizes it.
+
+    Raises:
+        TypeError: For a dtype that is not an image (object, complex, bool, strings...).
+        ValueError: For an empty array, a wrong shape, NaN/inf or values outside [0, 1].
+    """
+    try:
+        x = np.asarray(array)
+    except ValueError:  # a ragged list of arrays
+        raise ValueError("predict: path_or_array is a list of images of different shapes; "
+                         "pass file paths, or resize them to one size first "
+                         "(xraykit.preprocessing.resize_batch).") from None
+    kind = x.dtype.kind
+    if kind not in "fui":
+        what = {"b": "booleans (a mask?)", "c": "complex numbers", "O": "Python objects",
+                "U": "strings", "S": "bytes"}.get(kind, f"dtype {x.dtype}")
+        hint = ("; for files pass a path or a list of paths" if kind in "USO" else "")
+        raise TypeError(f"predict: path_or_array holds {what}, not pixel values: {_ARRAY_HELP}"
+                        f"{hint}.")
+    if x.size == 0:
+        raise ValueError(f"predict: path_or_array is empty (shape {x.shape}): pass at least one "
+                         "image, file or folder.")
+    shape = x.shape
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 255.0
     elif x.dtype == np.uint16:
@@ -256,11 +462,21 @@ def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
     elif x.ndim == 3:  # one (H, W, C) image, or a (N, H, W) batch
         x = x[None] if x.shape[-1] in (1, 3) else x[..., None]
     if x.ndim != 4:
-        raise ValueError(f"Expected an image (H, W), a batch (N, H, W) or (N, H, W, C); got "
-                         f"shape {np.asarray(array).shape}.")
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise ValueError("Image arrays must be in [0, 1] (or uint8/uint16): rescale them, e.g. "
-                         "with xraykit.preprocessing.minmax.")
+        raise ValueError(f"predict: path_or_array has shape {shape} ({len(shape)} dimension(s)); "
+                         f"{_ARRAY_HELP}.")
+    if x.shape[-1] not in (1, 3):
+        raise ValueError(f"predict: path_or_array has {x.shape[-1]} channels (shape {shape}); "
+                         "pass grayscale (C = 1) or RGB (C = 3), e.g. x[..., :3] to drop alpha.")
+    finite = np.isfinite(x)
+    if not finite.all():
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(f"predict: path_or_array contains {int((~finite).sum())} NaN/inf "
+                         f"value(s) (first at index {first} of the {x.shape} batch); replace "
+                         "them (np.nan_to_num) or fix where the array came from.")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(f"predict: path_or_array must be in [0, 1] (or uint8/uint16); it "
+                         f"spans [{x.min():g}, {x.max():g}]: rescale it, e.g. with "
+                         "xraykit.preprocessing.minmax.")
     if x.shape[-1] == 3:  # RGB to luminance, as read_image does
         x = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
     size = config.image_size
@@ -287,7 +503,9 @@ def _read_files(paths, config: InferenceConfig, workers: int = 4):
     for path, reason in failed.items():
         print(f"{path}: unreadable, skipped ({reason})")
     if not images:
-        raise ValueError(f"None of the {len(paths)} file(s) could be read.")
+        path, reason = next(iter(failed.items()))
+        raise ValueError(f"None of the {len(paths)} file(s) could be read (first: {path}: "
+                         f"{reason}).")
     return np.stack(images)[..., None].astype(np.float32), kept, failed
 
 
@@ -314,19 +532,32 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         A :class:`Prediction`.
 
     Raises:
-        FileNotFoundError: If a path does not exist.
-        ValueError: If nothing readable is found, or an array has the wrong shape or range.
+        FileNotFoundError: If a path (model, file or folder) does not exist.
+        TypeError: If ``model`` is neither a Keras model nor a path, an array has a dtype that
+            is not pixels (object, complex, bool, strings), a list mixes paths and other
+            items, or an override has the wrong type.
+        ValueError: If the input is empty (array, list, folder), nothing readable is found,
+            an array has the wrong shape, NaN/inf or values outside [0, 1], an override is
+            out of range, or the model file or its stored settings are unusable.
     """
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
+    elif not isinstance(model, keras.Model):
+        raise TypeError(f"predict: model must be a keras.Model or the path of a .keras file "
+                        f"(from xraykit.inference.save_model), not {type(model).__name__}.")
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"predict: batch_size must be a positive integer, got {batch_size!r}.")
+    if class_names is not None and not isinstance(class_names, str):
+        class_names = list(class_names)
     config = model_config(model)
-    config = _infer_config(model, **{**dataclasses.asdict(config), **{
+    config = _infer_config(model, "predict", **{**dataclasses.asdict(config), **{
         k: v for k, v in dict(image_size=image_size, resize_mode=resize_mode,
                               temperature=temperature, threshold=threshold,
                               class_names=class_names).items() if v is not None}})
 
     failed: dict = {}
-    if isinstance(path_or_array, (str, os.PathLike)):
+    is_path = lambda item: isinstance(item, (str, os.PathLike))  # noqa: E731
+    if is_path(path_or_array):
         source = pathlib.Path(path_or_array)
         if source.is_dir():
             files = list_images(source)
@@ -337,12 +568,18 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         else:
             raise FileNotFoundError(f"{source}: no such file or folder.")
         images, paths, failed = _read_files(files, config, workers)
-    elif isinstance(path_or_array, (list, tuple)) and path_or_array and \
-            isinstance(path_or_array[0], (str, os.PathLike)):
-        for p in path_or_array:
+    elif isinstance(path_or_array, (list, tuple)) and any(is_path(p) for p in path_or_array):
+        for i, p in enumerate(path_or_array):
+            if not is_path(p):
+                raise TypeError(f"predict: path_or_array mixes file paths and other items "
+                                f"(item {i} is of type {type(p).__name__}); pass a list of paths or "
+                                "one image array.")
             if not pathlib.Path(p).is_file():
                 raise FileNotFoundError(f"{p}: no such file.")
         images, paths, failed = _read_files(list(path_or_array), config, workers)
+    elif isinstance(path_or_array, (list, tuple)) and not path_or_array:
+        raise ValueError("predict: path_or_array is an empty list: pass at least one file "
+                         "path, a folder or an image array.")
     else:
         images = _prepare_array(path_or_array, config)
         paths = [None] * len(images)

@@ -34,8 +34,13 @@ ImageNet backbones (``densenet121``, ``resnet50v2``, ``efficientnetv2b0``, ``con
   ``~/.keras/models``); offline, a clear message is printed and the backbone starts from random
   weights (``weights=None``).
 
-Models only use built-in Keras layers, so they save and reload as ``.keras`` files with
-``keras.saving.load_model(path)`` and no ``custom_objects``.
+Saving and loading: the models built here (augmentation presets included) use only built-in Keras
+layers. A model that also holds an xraykit layer (``xraykit.preprocessing.PerImageStandardize``,
+...) or was compiled with an xraykit loss or metric (:func:`xraykit.training.compile_model` adds
+``Specificity``) needs those classes registered in the process that loads it: load with
+:func:`xraykit.inference.load_model`, or ``import xraykit.keras_objects`` before
+``keras.saving.load_model(path)``. This module imports it, so any process that imports
+``xraykit.models`` loads xraykit models with plain ``keras.saving.load_model``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+
+import xraykit.keras_objects  # noqa: F401  (registers xraykit's custom objects for load_model)
 
 TASKS = ("binary", "multilabel", "multiclass")
 

@@ -2,7 +2,8 @@
 
 Every operation exists as a NumPy function (for looking at data, for a practitioner's own
 pipeline) and, where it belongs *inside* a model, as a backend-agnostic Keras layer that is
-saved and reloaded with the model (registered under the ``xraykit`` package).
+saved and reloaded with the model (a built-in Keras layer where one does the job; the custom ones
+are defined and registered in :mod:`xraykit.keras_objects` and re-exported here).
 
 Input convention: images are float ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W, 1)`` in [0, 1], as
 every xraykit loader returns them. Functions that rely on that range check it with
@@ -15,7 +16,7 @@ range check               ``check_unit_range``        —
 min–max to [0, 1]         ``minmax``                  ``PerImageMinMax``
 per-image z-score         ``zscore``                  ``PerImageStandardize``
 dataset mean/std          ``dataset_stats``           ``dataset_normalizer`` (``keras.layers.Normalization.adapt``)
-TorchXRayVision scale     ``xrv_scale``               ``XRVScale``
+TorchXRayVision scale     ``xrv_scale``               ``XRVScale`` (``keras.layers.Rescaling``)
 histogram equalization    ``equalize_hist``           ``keras.layers.Equalization(value_range=(0, 1))``
 CLAHE                     ``clahe``                   ``clahe_layer`` (``keras.layers.ContrastLimitedAdaptiveHistogramEqualization``)
 window center/width       ``window``                  ``Window``
@@ -32,6 +33,7 @@ import keras
 from keras import ops
 
 from xraykit.images import resize_square
+from xraykit.keras_objects import PerImageMinMax, PerImageStandardize, ToRGB, Window
 
 __all__ = [
     "BACKBONE_CONVENTIONS", "PerImageMinMax", "PerImageStandardize", "ToRGB", "Window", "XRVScale",
@@ -451,142 +453,29 @@ def to_rgb(x, backbone: str = "unit") -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Keras layers (backend-agnostic, serializable with the model)
+# Keras layers (backend-agnostic, serializable with the model). The custom classes
+# (PerImageStandardize, PerImageMinMax, Window, ToRGB) live in xraykit.keras_objects so that
+# one import registers them for loading; they are imported at the top of this module.
 # --------------------------------------------------------------------------------------------
 
 
-@keras.saving.register_keras_serializable(package="xraykit")
-class PerImageStandardize(keras.layers.Layer):
-    """Per-image z-score inside a model: ``(x - mean(x)) / max(std(x), eps)`` over H, W, C.
-
-    Args:
-        epsilon: Lower bound of the std.
-        **kwargs: Standard layer arguments.
-    """
-
-    def __init__(self, epsilon: float = 1e-6, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-
-    def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        axes = tuple(range(1, len(x.shape)))
-        mean = ops.mean(x, axis=axes, keepdims=True)
-        std = ops.sqrt(ops.mean(ops.square(x - mean), axis=axes, keepdims=True))
-        return (x - mean) / ops.maximum(std, self.epsilon)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
-
-
-@keras.saving.register_keras_serializable(package="xraykit")
-class PerImageMinMax(keras.layers.Layer):
-    """Per-image min–max rescaling to [0, 1] inside a model.
-
-    Args:
-        epsilon: Guards against division by zero for constant images.
-        **kwargs: Standard layer arguments.
-    """
-
-    def __init__(self, epsilon: float = 1e-7, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-
-    def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        axes = tuple(range(1, len(x.shape)))
-        lo = ops.min(x, axis=axes, keepdims=True)
-        hi = ops.max(x, axis=axes, keepdims=True)
-        return (x - lo) / ops.maximum(hi - lo, self.epsilon)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
-
-
-@keras.saving.register_keras_serializable(package="xraykit")
-class XRVScale(keras.layers.Layer):
+def XRVScale(maxval: float = 1.0, **kwargs) -> keras.layers.Rescaling:  # noqa: N802 (layer-like name)
     """TorchXRayVision scale inside a model: ``(2 * x / maxval - 1) * 1024``.
+
+    A built-in ``keras.layers.Rescaling(2048 / maxval, offset=-1024)``, so a model using it
+    loads anywhere without xraykit.
 
     Args:
         maxval: Largest possible input value (1 for [0, 1] images).
-        **kwargs: Standard layer arguments.
+        **kwargs: Standard layer arguments (``name=``...).
+
+    Returns:
+        The ``keras.layers.Rescaling`` layer (named ``"xrv_scale"`` unless ``name`` is given).
+
+    Raises:
+        ValueError: If ``maxval <= 0``.
     """
-
-    def __init__(self, maxval: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        if maxval <= 0:
-            raise ValueError(f"maxval must be > 0, got {maxval}.")
-        self.maxval = float(maxval)
-
-    def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        return (2.0 * x / self.maxval - 1.0) * 1024.0
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "maxval": self.maxval}
-
-
-@keras.saving.register_keras_serializable(package="xraykit")
-class Window(keras.layers.Layer):
-    """Window/level inside a model: maps ``[center - width/2, center + width/2]`` to [0, 1], clipped.
-
-    Args:
-        center: Window center, in input units.
-        width: Window width (> 0).
-        **kwargs: Standard layer arguments.
-    """
-
-    def __init__(self, center: float = 0.5, width: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        if width <= 0:
-            raise ValueError(f"window width must be > 0, got {width}.")
-        self.center, self.width = float(center), float(width)
-
-    def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        return ops.clip((x - (self.center - self.width / 2.0)) / self.width, 0.0, 1.0)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "center": self.center, "width": self.width}
-
-
-@keras.saving.register_keras_serializable(package="xraykit")
-class ToRGB(keras.layers.Layer):
-    """Grayscale [0, 1] → 3 channels in a backbone's ImageNet input convention, inside a model.
-
-    Put it between the ``(H, W, 1)`` input and a ``keras.applications`` backbone so the saved
-    model takes the same [0, 1] grayscale images as every other xraykit model.
-
-    Args:
-        backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`).
-        **kwargs: Standard layer arguments.
-    """
-
-    def __init__(self, backbone: str = "unit", **kwargs):
-        super().__init__(**kwargs)
-        self.backbone = backbone
-        self.mode = backbone_convention(backbone)
-
-    def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        if x.shape[-1] == 1:
-            x = ops.concatenate([x, x, x], axis=-1)
-        return _apply_convention(x, self.mode, ops)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (3,)
-
-    def get_config(self):
-        return {**super().get_config(), "backbone": self.backbone}
+    if not maxval > 0:
+        raise ValueError(f"maxval must be > 0, got {maxval}.")
+    kwargs.setdefault("name", "xrv_scale")
+    return keras.layers.Rescaling(2048.0 / float(maxval), offset=-1024.0, **kwargs)
