@@ -50,8 +50,7 @@ import dataclasses
 import keras
 
 import xraykit.keras_objects  # noqa: F401  (registers xraykit's custom objects for load_model)
-
-TASKS = ("binary", "multilabel", "multiclass")
+from xraykit.tasks import check_task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,8 +271,7 @@ def _check_args(name, input_shape, task, num_classes, dropout, width, depth):
     if name not in _SPECS:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(_SPECS)} "
                          f"(see xraykit.models.list_models()).")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, not {task!r}.")
+    check_task(task)
     if len(input_shape) != 3 or input_shape[-1] not in (1, 3):
         raise ValueError(f"input_shape must be (H, W, 1) or (H, W, 3), got {input_shape}.")
     if task == "binary" and num_classes not in (1, 2):

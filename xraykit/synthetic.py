@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from xraykit.tasks import check_task
+
 # Lung zones as (x, y) centres on a [-1, 1] grid; x grows to the image right (patient's left).
 ZONES = {
     "right upper": (-0.42, -0.30),
@@ -48,8 +50,7 @@ def phantoms(
     Raises:
         ValueError: If ``task`` is unknown or ``n`` is not positive.
     """
-    if task not in ("binary", "multilabel"):
-        raise ValueError(f"task must be 'binary' or 'multilabel', not {task!r}.")
+    check_task(task, allowed=("binary", "multilabel"))
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}.")
     rng = np.random.default_rng(seed)

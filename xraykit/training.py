@@ -33,9 +33,7 @@ from keras import ops
 from xraykit.keras_objects import SparseAUC, Specificity
 from xraykit.losses import MaskedBinaryCrossentropy, WeightedBinaryCrossentropy, get_loss
 from xraykit.optimizers import make_optimizer
-
-TASKS = ("binary", "multilabel", "multiclass")
-
+from xraykit.tasks import check_task, task_from_model
 
 # ---------------------------------------------------------------------------------------------
 # Metrics
@@ -58,8 +56,7 @@ def task_metrics(task: str = "binary", threshold: float = 0.5,
     Raises:
         ValueError: On an unknown task or a missing ``num_classes`` for multiclass.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, not {task!r}.")
+    check_task(task)
     if task == "multiclass":
         if not num_classes or num_classes < 2:
             raise ValueError("task='multiclass' needs num_classes >= 2 (the number of classes).")
@@ -76,16 +73,6 @@ def task_metrics(task: str = "binary", threshold: float = 0.5,
         keras.metrics.Recall(thresholds=threshold, name="sensitivity"),
         Specificity(threshold=threshold, name="specificity"),
     ]
-
-
-def _infer_task(model) -> tuple[str, int]:
-    out = model.outputs[0] if getattr(model, "outputs", None) else None
-    units = int(out.shape[-1]) if out is not None else 1
-    layer = model.layers[-1] if model.layers else None
-    activation = getattr(getattr(layer, "activation", None), "__name__", "")
-    if activation == "softmax":
-        return "multiclass", units
-    return ("binary", 1) if units == 1 else ("multilabel", units)
 
 
 def _make_optimizer(optimizer, learning_rate, weight_decay):
@@ -139,10 +126,8 @@ def compile_model(model: keras.Model, task: str | None = "binary", optimizer="ad
     Raises:
         ValueError: On an unknown task or optimizer.
     """
-    inferred_task, units = _infer_task(model)
-    task = task or inferred_task
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS} or None, not {task!r}.")
+    inferred_task, units = task_from_model(model)
+    task = check_task(task or inferred_task)
     num_classes = num_classes or units
     model.compile(
         optimizer=_make_optimizer(optimizer, learning_rate, weight_decay),

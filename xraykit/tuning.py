@@ -36,6 +36,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from xraykit.tasks import check_task
+
 try:
     import keras_tuner
 except ImportError as _err:  # pragma: no cover - depends on the install
@@ -126,8 +128,7 @@ class XRayHyperModel(keras_tuner.HyperModel):
                  y_train: np.ndarray | None = None, seed: int = 0,
                  name: str = "xray_hypermodel"):
         super().__init__(name=name, tunable=True)
-        if task not in ("binary", "multilabel", "multiclass"):
-            raise ValueError(f"task must be 'binary', 'multilabel' or 'multiclass', not {task!r}.")
+        check_task(task)
         self.input_shape = tuple(int(s) for s in input_shape)
         self.task = task
         self.num_classes = int(num_classes)
