@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -30,15 +31,21 @@ from typing import Any
 import numpy as np
 
 from xraykit import synthetic as _synthetic
-from xraykit.images import read_image, resize_square
+from xraykit.images import read_images, resize_square, to_gray, to_unit_range
+from xraykit.tasks import TASKS, check_task, task_from_labels
 
 CACHE_ENV = "XRAYKIT_CACHE"
 DATA_ENV = "XRAYKIT_DATA"
-MIRROR_URL_ENV = "XRAYKIT_MIRROR_URL"  # a server laid out like ../shared/data, used instead of public URLs
+# A server laid out like ../shared/data, used instead of the public URLs.
+MIRROR_URL_ENV = "XRAYKIT_MIRROR_URL"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
 DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is abandoned
 DOWNLOAD_DEADLINE = 3600  # seconds a whole download may take (a trickling server must not hang)
+
+
+class DataSourceWarning(UserWarning):
+    """:func:`course_data` skipped a data source it could not use, or resized the images."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,11 +151,8 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "md5") -> str:
     Raises:
         OSError: If the file cannot be read.
     """
-    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
 
 
 def expected_hash(entry: dict[str, Any]) -> tuple[str, str]:
@@ -551,26 +555,6 @@ class XRayDataset:
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
-TASKS = ("binary", "multiclass", "multilabel")
-
-
-def _infer_task(labels: np.ndarray) -> str:
-    """Guesses the task from labels.
-
-    Args:
-        labels: ``(N,)`` or ``(N, L)`` labels; NaN (unknown) entries are ignored.
-
-    Returns:
-        ``"multilabel"`` for several columns, ``"binary"`` when every label is 0 or 1, else
-        ``"multiclass"``.
-    """
-    labels = labels.reshape(len(labels), -1)
-    if labels.shape[1] > 1:
-        return "multilabel"
-    known = labels[~np.isnan(labels)] if labels.dtype.kind == "f" else labels
-    return "binary" if set(np.unique(known).tolist()) <= {0, 1} else "multiclass"
-
-
 def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = None) -> np.ndarray:
     """Converts one split's images to float32 ``(N, H, W, 1)`` in [0, 1].
 
@@ -594,10 +578,8 @@ def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = N
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
         raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, 1|3), got shape "
                          f"{images.shape}. Save grayscale images as one (N, H, W) array.")
-    if images.dtype == np.uint8:
-        scale = 255.0
-    elif images.dtype == np.uint16:
-        scale = 65535.0
+    if images.dtype in (np.uint8, np.uint16):
+        pass  # scaled by their type in to_unit_range
     elif images.dtype.kind == "f":
         if not np.isfinite(images).all():
             raise ValueError(f"{path}: {key} holds NaN or infinite values; replace them before "
@@ -614,9 +596,11 @@ def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = N
         raise ValueError(f"{path}: {key} has dtype {images.dtype}; images must be uint8, uint16, "
                          "or float in [0, 1] or [0, 255]. Convert them, e.g. "
                          "images.astype(numpy.uint8) for 8-bit values.")
-    images = images.astype(np.float32) / np.float32(scale)
-    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets: luminance (ITU-R 601)
-        images = np.clip(images @ np.array([0.299, 0.587, 0.114], np.float32), 0.0, 1.0)
+    if images.dtype.kind == "f":
+        images = images.astype(np.float32) / np.float32(scale)
+    images = to_unit_range(images, f"{path}: {key}")
+    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets
+        images = to_gray(images)
     elif images.ndim == 4:
         images = images[..., 0]
     return images[..., None]
@@ -685,8 +669,8 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file.")
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, not {task!r}.")
+    if task is not None:
+        check_task(task)
     if name is None:
         stem = path.stem.lower()
         name = next((n for n in list_datasets() if stem == n or stem.startswith(n + "_")), stem)
@@ -732,7 +716,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     if not len(train_labels):
         raise ValueError(f"{path}: train_images and train_labels are empty; a dataset needs "
                          "training images.")
-    task = task or entry.get("task") or _infer_task(train_labels)
+    task = task or entry.get("task") or task_from_labels(train_labels)
     if task not in TASKS:
         raise ValueError(f"{path}: the registry gives task {task!r}; expected one of {TASKS}.")
     names = list(class_names or entry.get("class_names") or [])
@@ -839,9 +823,10 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
     """The data a lesson runs on: a local override, else the registry, else synthetic.
 
     Every failure a lesson can meet offline (a missing or unreadable ``data``, no network, a
-    corrupt or unreadable cache entry) is printed and leads to the next source; the last one,
-    synthetic phantoms, comes with a banner saying so. A local file whose image size differs
-    from the profile's is resized to the profile's size, with a printed line saying so.
+    corrupt or unreadable cache entry) leads to the next source, with a
+    :class:`DataSourceWarning` saying why; the last one, synthetic phantoms, comes with a
+    printed banner saying so. A local file whose image size differs from the profile's is
+    resized to the profile's size, with a :class:`DataSourceWarning` saying so.
 
     Args:
         name: Registered dataset, e.g. ``"pneumoniamnist"`` or ``"chestmnist"``.
@@ -872,13 +857,15 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
         ]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            print(f"{data}: no {name} file there (looked for {', '.join(map(str, candidates))}); "
-                  f"trying the download instead.")
+            warnings.warn(f"{data}: no {name} file there (looked for "
+                          f"{', '.join(map(str, candidates))}); trying the download instead.",
+                          DataSourceWarning, stacklevel=2)
         else:
             try:
                 dataset = load_npz(found, name=name)
             except (OSError, ValueError) as err:
-                print(f"{found}: cannot be used ({err}); trying the download instead.")
+                warnings.warn(f"{found}: cannot be used ({err}); trying the download instead.",
+                              DataSourceWarning, stacklevel=2)
     if dataset is None:
         try:
             dataset = load(name, size=size)
@@ -891,8 +878,9 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
         height, width = dataset.image_shape[:2]
         note = (f" (upsampled images hold no more detail than the {height} px original; get the "
                 f"{size} px file for real {size} px data)" if max(height, width) < size else "")
-        print(f"{dataset.source}: images are {height}x{width} px but the {profile.name} profile "
-              f"uses {size} px; resizing them to {size}x{size} px{note}.")
+        warnings.warn(f"{dataset.source}: images are {height}x{width} px but the {profile.name} "
+                      f"profile uses {size} px; resizing them to {size}x{size} px{note}.",
+                      DataSourceWarning, stacklevel=2)
         dataset = _resized(dataset, size)
     return dataset
 
@@ -966,8 +954,11 @@ def _csv_label(text: str | None, task: str, where: str) -> float:
 
 
 def _csv_image(folder: pathlib.Path, text: str | None, where: str, by_name) -> pathlib.Path | None:
-    """Finds the image a CSV cell names: a path relative to ``folder``, or a bare file name
-    found once anywhere under it (NIH style). Returns ``None`` when there is no such file."""
+    """Finds the image a CSV cell names, or ``None`` when there is no such file.
+
+    The cell holds a path relative to ``folder``, or a bare file name found once anywhere
+    under it (NIH style).
+    """
     text = (text or "").strip()
     if not text:
         raise ValueError(f"{where}: no image path in the cell; give the image's path relative "
@@ -1105,10 +1096,6 @@ def _folder_items(folder: pathlib.Path, labels_csv, image_column, label_columns)
     return items, classes, "binary" if len(classes) == 2 else "multiclass"
 
 
-def _read_resized(path, image_size, resize_mode):
-    return resize_square(read_image(path, target_size=image_size), image_size, mode=resize_mode)
-
-
 def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None,
                 image_column: str = "image", label_columns: Sequence[str] | None = None,
                 resize_mode: str = "pad", workers: int = 4, stream: bool = False,
@@ -1137,11 +1124,13 @@ def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None
         stream: Return a ``keras.utils.PyDataset`` that reads
             batches on demand, for folders too big for memory.
         batch_size: Batch size of the stream.
-        strict: Raise on the first unreadable file instead of reporting it.
+        strict: Raise on the first unreadable file instead of leaving it out.
 
     Returns:
-        A :class:`FolderData` (``stream=False``) or a ``keras.utils.PyDataset`` of batches. Unreadable files
-        are listed by name in ``failed`` and printed, never silently dropped.
+        A :class:`FolderData` (``stream=False``) or a ``keras.utils.PyDataset`` of batches.
+        Unreadable files
+        are listed by name in ``failed`` and in an
+        :class:`xraykit.images.UnreadableFileWarning`, never silently dropped.
 
     Raises:
         FileNotFoundError: If the folder, the labels CSV, or an image a CSV row names does
@@ -1150,8 +1139,6 @@ def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None
             not valid (the message names the CSV, its line and column), or no image could be
             read.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     folder = pathlib.Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder.")
@@ -1159,29 +1146,15 @@ def load_folder(folder: str | os.PathLike, image_size: int = 28, labels_csv=None
     if stream:
         return _folder_sequence_class()(items, names, task, image_size, resize_mode, batch_size,
                                         workers)
-    images, labels, paths, failed = [], [], [], {}
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        futures = [pool.submit(_read_resized, p, image_size, resize_mode) for p, _ in items]
-        for (path, label), future in zip(items, futures):
-            try:
-                images.append(future.result())
-            except (OSError, ValueError, RuntimeError) as err:
-                if strict:
-                    raise
-                failed[str(path)] = str(err)
-                continue
-            labels.append(label)
-            paths.append(str(path))
-    if failed:
-        print(f"{len(failed)} file(s) could not be read and were left out:")
-        for path, reason in failed.items():
-            print(f"  {path}: {reason}")
-    if not images:
+    images, paths, failed = read_images([p for p, _ in items], image_size, resize_mode, workers,
+                                        strict=strict)
+    if not paths:
         raise ValueError(f"{folder}: no readable image among {len(items)} file(s).")
+    labels = [label for path, label in items if str(path) not in failed]
     label_array = np.asarray(labels, dtype=_label_dtype(items))
     if task == "multiclass":
         label_array = label_array.reshape(-1)
-    return FolderData(np.stack(images)[..., None], label_array, paths, names, task, failed)
+    return FolderData(images[..., None], label_array, paths, names, task, failed)
 
 
 def _label_dtype(items) -> type:
@@ -1198,8 +1171,8 @@ def _folder_sequence_class():
         """Batches read on demand from a folder, with worker threads.
 
         Create it through ``load_folder(..., stream=True)`` and pass it to ``model.fit`` or
-        ``model.predict``. An unreadable file makes its batch shorter; it is printed once and
-        recorded in ``failed``.
+        ``model.predict``. An unreadable file makes its batch shorter; it is recorded in
+        ``failed`` and reported in an :class:`xraykit.images.UnreadableFileWarning`.
         """
 
         def __init__(self, items, class_names, task, image_size, resize_mode, batch_size,
@@ -1219,18 +1192,11 @@ def _folder_sequence_class():
 
         def __getitem__(self, index: int):
             chunk = self.items[index * self.batch_size:(index + 1) * self.batch_size]
-            images, labels = [], []
-            for path, label in chunk:
-                try:
-                    images.append(_read_resized(path, self.image_size, self.resize_mode))
-                except (OSError, ValueError, RuntimeError) as err:
-                    if str(path) not in self.failed:
-                        print(f"{path}: unreadable, skipped ({err})")
-                    self.failed[str(path)] = str(err)
-                    continue
-                labels.append(label)
-            size = self.image_size
-            x = np.stack(images)[..., None] if images else np.zeros((0, size, size, 1), np.float32)
+            images, _, failed = read_images([p for p, _ in chunk], self.image_size,
+                                            self.resize_mode, workers=1)
+            self.failed.update(failed)
+            labels = [label for path, label in chunk if str(path) not in failed]
+            x = images[..., None]
             y = np.asarray(labels, dtype=self.label_dtype)
             return x, (y.reshape(-1) if self.task == "multiclass" else y)
 

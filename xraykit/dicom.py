@@ -8,11 +8,15 @@ MONOCHROME1 inversion → scaling to [0, 1] by the real range (the stored bits, 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import warnings
 from typing import Any
 
 import numpy as np
+
+from xraykit.images import to_gray, to_unit_range
 
 # Tags that may be shown: none of them identifies a patient.
 SAFE_TAGS = (
@@ -24,8 +28,34 @@ SAFE_TAGS = (
 
 Window = tuple[float, float] | str | None
 
-# ITU-R BT.601 luma weights, as for PNG/JPEG in xraykit.images.
-_LUMA = np.array([0.299, 0.587, 0.114])
+_QUIET_LOCK = threading.Lock()
+_quiet = {"depth": 0, "saved": None}
+
+
+@contextlib.contextmanager
+def _values_not_echoed():
+    """Reads with pydicom's value validation off, so its warnings never quote a tag's value.
+
+    pydicom warns (and logs) ``Invalid value for VR DS: '<value>'`` for a malformed tag, and a
+    malformed identifying tag would put a patient identifier in that warning. xraykit checks
+    the tags it needs itself (:func:`_number` names the tag, never its value). The setting is
+    pydicom's global one: it is switched off while any xraykit read runs and restored after
+    the last one, whatever the threads.
+    """
+    from pydicom import config
+
+    with _QUIET_LOCK:
+        if _quiet["depth"] == 0:
+            _quiet["saved"] = config.settings.reading_validation_mode
+            config.settings.reading_validation_mode = config.IGNORE
+        _quiet["depth"] += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _quiet["depth"] -= 1
+            if _quiet["depth"] == 0:
+                config.settings.reading_validation_mode = _quiet["saved"]
 
 
 def _pydicom():
@@ -106,7 +136,8 @@ def _check_image_tags(ds, path) -> None:
         raise ValueError(f"{path}: the required tag {_tag_name('PhotometricInterpretation')} is "
                          "missing, so it is unknown whether high values are bright or dark; fix "
                          "the file's header.")
-    if min(rows, columns, frames) < 1 or not 1 <= stored <= allocated or representation not in (0, 1):
+    if (min(rows, columns, frames) < 1 or not 1 <= stored <= allocated
+            or representation not in (0, 1)):
         raise ValueError(
             f"{path}: inconsistent image tags (Rows, Columns, NumberOfFrames must be >= 1, "
             "BitsStored between 1 and BitsAllocated, PixelRepresentation 0 or 1); fix the "
@@ -195,7 +226,7 @@ def _first_frame(pixels: np.ndarray, ds, path) -> np.ndarray:
 def _to_gray(pixels: np.ndarray, ds, path) -> np.ndarray:
     pixels = _first_frame(pixels, ds, path)
     if int(ds.get("SamplesPerPixel", 1)) == 3:
-        pixels = pixels.astype(np.float64) @ _LUMA
+        pixels = to_gray(pixels.astype(np.float64))
     return pixels
 
 
@@ -212,7 +243,7 @@ def _palette_to_gray(pixels: np.ndarray, ds, path) -> np.ndarray:
             f"{path}: PALETTE COLOR image whose Red/Green/Blue Palette Color Lookup Table tags "
             f"cannot be applied ({type(err).__name__}); fix or re-export the file."
         ) from None
-    return rgb[..., :3].astype(np.float64) @ _LUMA / np.iinfo(rgb.dtype).max
+    return to_gray(to_unit_range(rgb, path))
 
 
 def _check_window(window) -> None:
@@ -238,8 +269,8 @@ def _check_window(window) -> None:
     center, width = (float(v) for v in values)
     if not (np.isfinite(center) and np.isfinite(width)):
         raise ValueError(f"window center and width must be finite numbers, got {window!r}.")
-    if width <= 0:
-        raise ValueError(f"Window width must be positive, got {width}.")
+    if width < 1:  # DICOM's LINEAR window needs a width of at least 1
+        raise ValueError(f"Window width must be positive (at least 1), got {width}.")
 
 
 def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
@@ -248,27 +279,38 @@ def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
     Args:
         path: A DICOM file, with or without the Part-10 header.
         window: ``None`` applies the modality LUT and scales by the range the stored bits
-            allow (no VOI, so nothing is clipped); ``"dicom"`` applies the file's VOI LUT
-            sequence, else its WindowCenter/WindowWidth; ``(center, width)`` applies that
-            window, in modality units (e.g. Hounsfield units for CT): two finite numbers,
-            width > 0. PALETTE COLOR images take only ``None``: their colour tables give the
-            grey levels.
+            allow (no VOI, so nothing is clipped); ``"dicom"`` applies the file's VOI with
+            ``pydicom.pixels.apply_voi_lut``: its VOI LUT sequence, else its
+            WindowCenter/WindowWidth with its VOILUTFunction (LINEAR, LINEAR_EXACT or
+            SIGMOID); ``(center, width)`` applies that LINEAR window, in modality units (e.g.
+            Hounsfield units for CT): two finite numbers, width >= 1. PALETTE COLOR images
+            take only ``None``: their colour tables give the grey levels.
 
     Returns:
         Array ``(H, W)`` of float32 in [0, 1]; MONOCHROME1 files are inverted so that they
-        look like MONOCHROME2; PALETTE COLOR and RGB files become luminance.
+        look like MONOCHROME2; PALETTE COLOR and RGB files become luminance
+        (:func:`xraykit.images.to_gray`).
 
     Raises:
         ValueError: If ``window`` is malformed; if the file is not DICOM, is empty, has no
             image, has truncated or corrupt pixel data, has a missing or malformed tag that
             reading needs (named in the message, its value never shown), a RescaleSlope of 0
-            or a window width <= 0; if ``window="dicom"`` is asked of a file with no window;
-            or if the header claims more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``.
+            or a window width < 1; if ``window="dicom"`` is asked of a file with no window, or
+            any window of a colour image; or if the header claims more pixels than
+            ``PIL.Image.MAX_IMAGE_PIXELS``.
         RuntimeError: If the pixel data is compressed in a format no installed package decodes.
+
+    Example:
+        >>> image = read_dicom("chest.dcm", window="dicom")  # doctest: +SKIP
     """
+    _check_window(window)
+    with _values_not_echoed():
+        return _read_dicom(path, window)
+
+
+def _read_dicom(path, window: Window) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    _check_window(window)
     ds = _read_dataset(path)
     pixels = _decode_pixels(ds, path)
     photometric = str(ds.PhotometricInterpretation).strip().upper()
@@ -280,6 +322,9 @@ def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
     pixels = _to_gray(pixels, ds, path)
     _check_modality_tags(ds, path)
     values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
+    if window is not None and photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ValueError(f"{path}: a {photometric} image has no window (DICOM windows grey "
+                         "MONOCHROME1/2 images); use window=None.")
 
     if window is None:
         low, high = _stored_range(ds)
@@ -288,28 +333,48 @@ def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
             values = np.asarray(apply_voi_lut(values, ds), dtype=np.float64)
             low, high = 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
         elif "WindowCenter" in ds and "WindowWidth" in ds:
-            center = _number(ds, "WindowCenter", path)
-            width = _number(ds, "WindowWidth", path)
-            if width <= 0:
+            _number(ds, "WindowCenter", path)
+            if _number(ds, "WindowWidth", path) < 1:
                 raise ValueError(
-                    f"{path}: the tag {_tag_name('WindowWidth')} is not positive, so it defines "
-                    "no window; use window=None or window=(center, width)."
+                    f"{path}: the tag {_tag_name('WindowWidth')} is not positive (at least 1), "
+                    "so it defines no window; use window=None or window=(center, width)."
                 )
-            low, high = center - width / 2, center + width / 2
+            values, low, high = _windowed(values, ds)
         else:
             raise ValueError(
                 f"{path}: the file has no VOI LUT and no WindowCenter/WindowWidth; "
                 "use window=None or window=(center, width)."
             )
     else:
-        center, width = (float(v) for v in window)
-        low, high = center - width / 2, center + width / 2
+        from pydicom.valuerep import DSfloat
 
-    span = high - low if high > low else 1.0
+        center, width = (float(v) for v in window)
+        ds.WindowCenter = DSfloat(center, auto_format=True)
+        ds.WindowWidth = DSfloat(width, auto_format=True)
+        ds.VOILUTFunction = "LINEAR"
+        values, low, high = _windowed(values, ds)
+
+    span = high - low if high != low else 1.0
     image = np.clip((values - low) / span, 0.0, 1.0)
     if photometric == "MONOCHROME1":
         image = 1.0 - image
     return image.astype(np.float32)
+
+
+def _windowed(values: np.ndarray, ds) -> tuple[np.ndarray, float, float]:
+    """The file's window applied by pydicom, and the values its two ends map to.
+
+    ``apply_windowing`` maps values below the window to the bottom of the output range and
+    values above it to the top (for SIGMOID, in the limit), so windowing the two extreme
+    float64 values gives that range whatever the VOILUTFunction.
+    """
+    from pydicom.pixels import apply_windowing
+
+    windowed = np.asarray(apply_windowing(values, ds), dtype=np.float64)
+    extremes = np.array([-np.finfo(np.float64).max, np.finfo(np.float64).max])
+    with np.errstate(over="ignore"):
+        low, high = np.asarray(apply_windowing(extremes, ds), dtype=np.float64)
+    return windowed, float(low), float(high)
 
 
 def stored_pixels(path: str | os.PathLike) -> np.ndarray:
@@ -324,15 +389,17 @@ def stored_pixels(path: str | os.PathLike) -> np.ndarray:
     Returns:
         The raw pixel array (first frame for multi-frame files).
     """
-    ds = _read_dataset(path)
-    return _to_gray(_decode_pixels(ds, path), ds, path)
+    with _values_not_echoed():
+        ds = _read_dataset(path)
+        return _to_gray(_decode_pixels(ds, path), ds, path)
 
 
 def dicom_summary(path: str | os.PathLike) -> dict[str, Any]:
     """Summarises a DICOM file with non-identifying tags only.
 
     Patient name, patient ID, dates and every other identifying element are never read
-    into the summary.
+    into the summary, and pydicom's warnings about malformed values (which quote the value)
+    are not passed on.
 
     Args:
         path: A DICOM file.
@@ -341,6 +408,11 @@ def dicom_summary(path: str | os.PathLike) -> dict[str, Any]:
         A dict with the modality, view, photometric interpretation, bit depth, pixel spacing,
         size, window and rescale values (those present), plus the transfer syntax name.
     """
+    with _values_not_echoed():
+        return _summary(path)
+
+
+def _summary(path) -> dict[str, Any]:
     ds = _read_dataset(path)
     summary: dict[str, Any] = {}
     for tag in SAFE_TAGS:

@@ -1,21 +1,112 @@
-"""Reading radiographs from image files and resizing them to a square.
+"""Radiograph pixels: reading files, grey levels, scaling to [0, 1] and squaring.
 
 PNG/JPEG/TIFF (1-, 8- and 16-bit grayscale, palette, RGB, RGBA, CMYK) and DICOM all come out
-the same way: float32 ``(H, W)`` in [0, 1].
+the same way: float32 ``(H, W)`` in [0, 1]. This module is the one place that turns colour
+into grey (:func:`to_gray`), scales pixel types to [0, 1] (:func:`to_unit_range`) and reads
+many files in parallel (:func:`read_images`); :mod:`xraykit.dicom`, :mod:`xraykit.datasets`
+and :mod:`xraykit.inference` call it.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
-from xraykit.dicom import is_dicom, read_dicom
+# ITU-R BT.601 luma weights: the ones Pillow's "L" and "F" conversions use, so a colour PNG, a
+# colour DICOM and an RGB array all become the same grey levels.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
-# Pillow modes whose channels are 8-bit; Pillow's "F" conversion turns each into unrounded
-# ITU-R BT.601 luminance (alpha dropped, palette looked up, CMYK JPEGs already un-inverted).
-_EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "HSV")
+# Pillow modes that are grey already, and modes that Pillow turns into RGB (palette looked up,
+# CMYK JPEGs already un-inverted) before :func:`to_gray` takes their luma.
+_GREY_MODES = ("1", "L", "LA")
+_COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr", "HSV")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+class UnreadableFileWarning(UserWarning):
+    """Files of a folder or list that could not be read and were left out."""
+
+
+def to_gray(rgb) -> np.ndarray:
+    """Turns colour pixels into grey levels with the ITU-R BT.601 luma weights.
+
+    The weights (0.299, 0.587, 0.114) are those of Pillow's ``convert("L")``; any alpha
+    channel is dropped. The values keep their scale (uint8 in, grey levels 0..255 out), so
+    scale them with :func:`to_unit_range` before or after.
+
+    Args:
+        rgb: Array ``(..., 3)`` or ``(..., 4)`` (RGB or RGBA).
+
+    Returns:
+        Array ``(...)``: float64 for float64 input, else float32.
+
+    Raises:
+        ValueError: If the last axis does not hold 3 or 4 channels.
+
+    Example:
+        >>> to_gray(np.array([[255, 255, 255], [0, 0, 255]], np.uint8))
+        array([255.  ,  29.07], dtype=float32)
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim == 0 or rgb.shape[-1] not in (3, 4):
+        raise ValueError(f"to_gray expects RGB or RGBA pixels (..., 3|4), got shape {rgb.shape}.")
+    gray = rgb[..., :3].astype(np.float64) @ np.array(LUMA_WEIGHTS)
+    return gray if rgb.dtype == np.float64 else gray.astype(np.float32)
+
+
+def to_unit_range(pixels, path=None) -> np.ndarray:
+    """Scales pixels to float32 in [0, 1] by their pixel type, never by their own range.
+
+    Stretching each image to its own minimum and maximum would change its contrast; dividing
+    by the largest value the type can hold keeps the grey levels comparable across files.
+
+    Args:
+        pixels: Array of bool (0/1), uint8 (divided by 255), uint16 (by 65535), other
+            integers that fit in 16 bits (by 65535; 32-bit TIFFs), or floats already in
+            [0, 1].
+        path: The file the pixels came from, named in errors.
+
+    Returns:
+        Float32 array of the same shape, in [0, 1].
+
+    Raises:
+        ValueError: If integers fall outside 0..65535 or floats outside [0, 1] (or are NaN):
+            their scale is unknown, so they are refused rather than clipped.
+
+    Example:
+        >>> to_unit_range(np.array([0, 51, 255], np.uint8))
+        array([0. , 0.2, 1. ], dtype=float32)
+    """
+    pixels = np.asarray(pixels)
+    where = f"{path}: " if path is not None else ""
+    kind = pixels.dtype.kind
+    if kind == "b":
+        return pixels.astype(np.float32)
+    if kind == "u" and pixels.dtype.itemsize == 1:
+        return pixels.astype(np.float32) / np.float32(255)
+    if kind == "u" and pixels.dtype.itemsize == 2:
+        return pixels.astype(np.float32) / np.float32(65535)
+    if kind in "iu":  # 32-bit integers: read as 16-bit when they fit, never clipped
+        low, high = (int(pixels.min()), int(pixels.max())) if pixels.size else (0, 0)
+        if low < 0 or high > 65535:
+            raise ValueError(
+                f"{where}{8 * pixels.dtype.itemsize}-bit integer pixels range {low}..{high}, "
+                "outside 16 bits, so their scale is unknown; save the image as 8- or 16-bit "
+                "grayscale PNG, or as a floating-point TIFF in [0, 1]."
+            )
+        return pixels.astype(np.float32) / np.float32(65535)
+    if kind == "f":
+        pixels = pixels.astype(np.float32)
+        if pixels.size and (not np.isfinite(pixels).all() or pixels.min() < 0
+                            or pixels.max() > 1):
+            raise ValueError(f"{where}floating-point image with values outside [0, 1] (or NaN); "
+                             "rescale it to [0, 1] first.")
+        return pixels
+    raise ValueError(f"{where}pixels of dtype {pixels.dtype} are not an image; save the image "
+                     "as 8- or 16-bit grayscale (or RGB) PNG.")
 
 
 def _too_large(path, pixels: str, limit: int) -> ValueError:
@@ -27,28 +118,14 @@ def _too_large(path, pixels: str, limit: int) -> ValueError:
 
 
 def _to_unit_float(image, path) -> np.ndarray:
-    """Float32 pixels in [0, 1] from an open Pillow image, scaled by its pixel type."""
+    """Float32 grey pixels in [0, 1] from an open Pillow image, scaled by its pixel type."""
     mode = image.mode
-    if mode in _EIGHT_BIT_MODES:
-        return np.asarray(image.convert("F")) / np.float32(255)
-    if mode in _SIXTEEN_BIT_MODES:
-        return np.asarray(image.convert("F")) / np.float32(65535)
-    if mode == "I":  # 32-bit integers: read as 16-bit when they fit, never clipped
-        pixels = np.asarray(image)
-        low, high = int(pixels.min()), int(pixels.max())
-        if low < 0 or high > 65535:
-            raise ValueError(
-                f"{path}: 32-bit integer pixels range {low}..{high}, outside 16 bits, so their "
-                "scale is unknown; save the image as 8- or 16-bit grayscale PNG, or as a "
-                "floating-point TIFF in [0, 1]."
-            )
-        return pixels.astype(np.float32) / np.float32(65535)
-    if mode == "F":
-        pixels = np.asarray(image, dtype=np.float32)
-        if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
-            raise ValueError(f"{path}: floating-point image with values outside [0, 1] (or NaN); "
-                             "rescale it to [0, 1] first.")
-        return pixels
+    if mode in _GREY_MODES:
+        return to_unit_range(np.asarray(image.convert("L")), path)
+    if mode in _COLOUR_MODES:
+        return to_gray(to_unit_range(np.asarray(image.convert("RGB")), path))
+    if mode in _SIXTEEN_BIT_MODES or mode in ("I", "F"):
+        return to_unit_range(np.asarray(image), path)
     raise ValueError(f"{path}: pixel mode {mode!r} is not supported; save the image as 8- or "
                      "16-bit grayscale (or RGB) PNG.")
 
@@ -106,6 +183,8 @@ def read_image(path: str | os.PathLike, target_size: int | None = None) -> np.nd
                                     not isinstance(target_size, (int, np.integer)) or
                                     target_size < 1):
         raise ValueError(f"target_size must be a positive integer or None, not {target_size!r}.")
+    from xraykit.dicom import is_dicom, read_dicom  # DICOM reading uses this module's pixels
+
     if is_dicom(path):
         pixels = read_dicom(path)
     else:
@@ -149,7 +228,8 @@ def resize_square(image: np.ndarray, size: int, mode: str = "pad") -> np.ndarray
         image: Array ``(H, W)`` (float, any range).
         size: Side of the output square, in pixels.
         mode: ``"pad"`` fits the whole image and pads the short side with zeros (black),
-            centred; ``"crop"`` fills the square and cuts the long side, centred.
+            centred (``PIL.ImageOps.pad``); ``"crop"`` fills the square and cuts the long
+            side, centred (``PIL.ImageOps.fit``).
 
     Returns:
         Float32 array ``(size, size)``. An image at least 4x larger than ``size`` is first
@@ -158,27 +238,82 @@ def resize_square(image: np.ndarray, size: int, mode: str = "pad") -> np.ndarray
 
     Raises:
         ValueError: If ``mode`` is unknown or the image is not 2-D.
+
+    Example:
+        >>> resize_square(np.ones((100, 50), np.float32), 20).shape
+        (20, 20)
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"resize_square expects a 2-D image (H, W), got shape {image.shape}.")
     if mode not in ("pad", "crop"):
         raise ValueError(f"mode must be 'pad' or 'crop', not {mode!r}.")
-    image = _reduce(image, size)
-    height, width = image.shape
-    fit = min if mode == "pad" else max
-    scale = fit(size / height, size / width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    resized = np.asarray(
-        Image.fromarray(image, mode="F").resize((new_w, new_h), Image.Resampling.BILINEAR)
-    )
-    out = np.zeros((size, size), dtype=np.float32)
+    picture = Image.fromarray(_reduce(image, size), mode="F")
+    bilinear = Image.Resampling.BILINEAR
     if mode == "pad":
-        top, left = (size - new_h) // 2, (size - new_w) // 2
-        out[top:top + new_h, left:left + new_w] = resized
+        square = ImageOps.pad(picture, (size, size), method=bilinear, color=0)
     else:
-        top, left = (new_h - size) // 2, (new_w - size) // 2
-        out[:] = resized[top:top + size, left:left + size]
-    return out
+        square = ImageOps.fit(picture, (size, size), method=bilinear)
+    return np.asarray(square, dtype=np.float32)
+
+
+def read_images(paths: Sequence[str | os.PathLike], size: int, resize_mode: str = "pad",
+                workers: int = 4, strict: bool = False
+                ) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    """Reads image files in parallel threads, each squared to ``size x size``.
+
+    Each file goes through :func:`read_image` (with ``target_size=size``) and
+    :func:`resize_square`. A file that cannot be read is left out and reported, in one
+    :class:`UnreadableFileWarning` naming every such file and why, never silently dropped.
+
+    Args:
+        paths: The image files (PNG, JPEG, TIFF, DICOM...).
+        size: Side of the square output, in pixels.
+        resize_mode: ``"pad"`` or ``"crop"`` (see :func:`resize_square`).
+        workers: Threads reading files.
+        strict: Raise the first file's error instead of leaving the file out.
+
+    Returns:
+        ``(images, kept, failed)``: float32 ``(N, size, size)`` in [0, 1] for the files that
+        were read, their paths (as ``str``, in input order), and ``{path: reason}`` for the
+        others.
+
+    Raises:
+        OSError, ValueError, RuntimeError: With ``strict=True``, the first unreadable file's
+            error (it names the file).
+
+    Example:
+        >>> images, kept, failed = read_images(["a.png", "b.dcm"], 28)  # doctest: +SKIP
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def read(path):
+        return resize_square(read_image(path, target_size=size), size, mode=resize_mode)
+
+    images, kept, failed = [], [], {}
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        futures = [(path, pool.submit(read, path)) for path in paths]
+        for path, future in futures:
+            try:
+                images.append(future.result())
+            except (OSError, ValueError, RuntimeError):
+                if strict:
+                    for _, other in futures:
+                        other.cancel()
+                    raise
+                failed[str(path)] = _reason(future.exception())
+                continue
+            kept.append(str(path))
+    if failed:
+        lines = "".join(f"\n  {reason if reason.startswith(path) else f'{path}: {reason}'}"
+                        for path, reason in failed.items())
+        warnings.warn(f"{len(failed)} of {len(futures)} file(s) could not be read and were left "
+                      f"out:{lines}", UnreadableFileWarning, stacklevel=2)
+    stack = np.stack(images) if images else np.zeros((0, size, size), np.float32)
+    return stack.astype(np.float32, copy=False), kept, failed
+
+
+def _reason(err: BaseException | None) -> str:
+    return str(err) or type(err).__name__

@@ -12,9 +12,10 @@ file::
     result = xraykit.predict("pneumonia.keras", "patient_0001.dcm")
     result.probabilities, result.predicted, result.to_frame()
 
-Inputs go through :func:`xraykit.images.read_image` (PNG/JPEG/DICOM with the full DICOM
-photometry) and :func:`xraykit.images.resize_square`, exactly as
-:func:`xraykit.datasets.load_folder` prepares training folders.
+Files go through :func:`xraykit.images.read_images` (PNG/JPEG/DICOM with the full DICOM
+photometry, squared by :func:`xraykit.images.resize_square`), exactly as
+:func:`xraykit.datasets.load_folder` prepares training folders; arrays are scaled and turned
+grey by the same :func:`xraykit.images.to_unit_range` and :func:`xraykit.images.to_gray`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import math
 import numbers
 import os
 import pathlib
+import warnings
 import weakref
 import zipfile
 
@@ -34,15 +36,20 @@ import numpy as np
 import xraykit.keras_objects  # noqa: F401  (registers every custom object before any load)
 from xraykit.calibration import apply_temperature
 from xraykit.datasets import list_images
-from xraykit.images import read_image, resize_square
+from xraykit.images import read_images, resize_square, to_gray, to_unit_range
+from xraykit.tasks import TASKS, check_task, task_from_model
 
-__all__ = ["InferenceConfig", "Prediction", "load_model", "model_config", "predict", "save_model"]
+__all__ = ["InferenceConfig", "MissingConfigWarning", "Prediction", "load_model", "model_config",
+           "predict", "save_model"]
 
 _ARCHIVE_ENTRY = "xraykit.json"
 _FORMAT = "xraykit-inference-1"
-_TASKS = ("binary", "multilabel", "multiclass")
 _RESIZE_MODES = ("pad", "crop")
 _CONFIGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class MissingConfigWarning(UserWarning):
+    """A model file without xraykit's inference settings: they are inferred from the model."""
 
 
 @dataclasses.dataclass
@@ -132,8 +139,11 @@ def _config_problem(config: InferenceConfig, n_outputs: int | None = None,
     if not _is_number(threshold) or not 0.0 <= threshold <= 1.0:
         return ("threshold", f"must be a probability in [0, 1], got {threshold!r}",
                 not _is_number(threshold))
-    if config.task not in _TASKS:
-        return "task", f"must be one of {list(_TASKS)}, got {config.task!r}", False
+    if config.task not in TASKS:
+        try:
+            check_task(config.task)
+        except ValueError as err:
+            return "task", str(err).removeprefix("task "), False
     names = config.class_names
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         return ("class_names", "must be a list of strings, one per output (binary: "
@@ -182,9 +192,7 @@ def _infer_config(model, where: str = "arguments", **overrides) -> InferenceConf
     """
     shape, n_out = _model_shapes(model)
     shape = shape or (None,) * 3
-    activation = getattr(model.layers[-1], "activation", None) if model.layers else None
-    softmax = getattr(activation, "__name__", "") == "softmax"
-    task = "multiclass" if softmax else ("binary" if n_out == 1 else "multilabel")
+    task, _ = task_from_model(model)
     names = (["negative", "positive"] if task == "binary"
              else [f"class_{i}" for i in range(n_out)])
     config = InferenceConfig(image_size=int(shape[0] or 28), channels=int(shape[-1] or 1),
@@ -204,8 +212,10 @@ def _infer_config(model, where: str = "arguments", **overrides) -> InferenceConf
 
 
 def model_config(model) -> InferenceConfig:
-    """The inference config attached to a model by :func:`load_model` or :func:`save_model`,
-    else one inferred from its input and output shapes.
+    """The inference config of a model: stored, else inferred from its shapes.
+
+    The stored config is the one :func:`load_model` or :func:`save_model` attached to the
+    model; without one, it is inferred from the model's input and output shapes.
 
     Args:
         model: A Keras model.
@@ -342,8 +352,9 @@ def load_model(path: str | os.PathLike, compile: bool = False):
             + ("; or load with compile=False." if compile else ".")) from err
     stored = _read_stored(path)
     if stored is None:
-        print(f"{path.name}: no xraykit preprocessing config stored; using the model's input "
-              "size, 'pad' resizing, temperature 1 and threshold 0.5.")
+        warnings.warn(f"{path.name}: no xraykit preprocessing config stored; using the model's "
+                      "input size, 'pad' resizing, temperature 1 and threshold 0.5.",
+                      MissingConfigWarning, stacklevel=2)
         config = _infer_config(model)
     else:
         values, source = stored
@@ -452,10 +463,8 @@ def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
         raise ValueError(f"predict: path_or_array is empty (shape {x.shape}): pass at least one "
                          "image, file or folder.")
     shape = x.shape
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    elif x.dtype == np.uint16:
-        x = x.astype(np.float32) / 65535.0
+    if x.dtype in (np.uint8, np.uint16):
+        x = to_unit_range(x)
     x = x.astype(np.float32)
     if x.ndim == 2:
         x = x[None, ..., None]
@@ -477,8 +486,8 @@ def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
         raise ValueError(f"predict: path_or_array must be in [0, 1] (or uint8/uint16); it "
                          f"spans [{x.min():g}, {x.max():g}]: rescale it, e.g. with "
                          "xraykit.preprocessing.minmax.")
-    if x.shape[-1] == 3:  # RGB to luminance, as read_image does
-        x = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    if x.shape[-1] == 3:  # RGB to grey, as read_image does
+        x = to_gray(x)[..., None]
     size = config.image_size
     if x.shape[1:3] != (size, size):
         x = np.stack([resize_square(img[..., 0], size, config.resize_mode) for img in x])[..., None]
@@ -486,27 +495,12 @@ def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
 
 
 def _read_files(paths, config: InferenceConfig, workers: int = 4):
-    from concurrent.futures import ThreadPoolExecutor
-
-    def read(path):
-        return resize_square(read_image(path, target_size=config.image_size), config.image_size,
-                             config.resize_mode)
-
-    images, kept, failed = [], [], {}
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for path, future in [(p, pool.submit(read, p)) for p in paths]:
-            try:
-                images.append(future.result())
-                kept.append(str(path))
-            except (OSError, ValueError, RuntimeError) as err:
-                failed[str(path)] = str(err)
-    for path, reason in failed.items():
-        print(f"{path}: unreadable, skipped ({reason})")
-    if not images:
+    images, kept, failed = read_images(paths, config.image_size, config.resize_mode, workers)
+    if not kept:
         path, reason = next(iter(failed.items()))
         raise ValueError(f"None of the {len(paths)} file(s) could be read (first: {path}: "
                          f"{reason}).")
-    return np.stack(images)[..., None].astype(np.float32), kept, failed
+    return images[..., None], kept, failed
 
 
 def predict(model, path_or_array, image_size: int | None = None, resize_mode: str | None = None,
@@ -520,8 +514,12 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         path_or_array: A PNG/JPEG/DICOM file, a folder of them (searched recursively), a list
             of files, or an array: one image ``(H, W)``, a batch ``(N, H, W)`` or
             ``(N, H, W, C)``, floats in [0, 1] or uint8/uint16.
-        image_size, resize_mode, temperature, threshold, class_names: Override the model's
-            stored :class:`InferenceConfig` (needed only for models saved without one).
+        image_size: Overrides the stored :class:`InferenceConfig` (needed only for models
+            saved without one), as do the next four arguments.
+        resize_mode: ``"pad"`` or ``"crop"``.
+        temperature: Temperature of the calibration (1 = none).
+        threshold: Decision threshold on the calibrated probability.
+        class_names: Output names.
         grad_cam: Also compute Grad-CAM heatmaps (see :func:`xraykit.explain.grad_cam`); show
             them with ``xraykit.plotting.grad_cam_overlay(result.images, result.heatmaps)``.
         class_index: Output explained by Grad-CAM.
@@ -572,8 +570,8 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         for i, p in enumerate(path_or_array):
             if not is_path(p):
                 raise TypeError(f"predict: path_or_array mixes file paths and other items "
-                                f"(item {i} is of type {type(p).__name__}); pass a list of paths or "
-                                "one image array.")
+                                f"(item {i} is of type {type(p).__name__}); pass a list of paths "
+                                "or one image array.")
             if not pathlib.Path(p).is_file():
                 raise FileNotFoundError(f"{p}: no such file.")
         images, paths, failed = _read_files(list(path_or_array), config, workers)
