@@ -74,7 +74,8 @@ def test_corrupt_data_file_falls_back_with_banner(offline, tmp_path, capsys):
     broken = tmp_path / "pneumoniamnist_64.npz"
     broken.write_bytes(b"not a zip archive")
     with pytest.warns(datasets.DataSourceWarning,
-                      match=re.escape(f"{broken}: cannot be used") + r".*not an \.npz \(zip\) archive"):
+                      match=re.escape(f"{broken}: cannot be used")
+                      + r".*not an \.npz \(zip\) archive"):
         data = datasets.course_data("pneumoniamnist", SMALL_64, data=broken)
     _assert_synthetic_with_banner(data, capsys)
 

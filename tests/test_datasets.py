@@ -118,7 +118,8 @@ def test_synthetic_phantoms_are_seeded_and_learnable():
     assert masks[positive].any(axis=(1, 2)).all() and not masks[~positive].any()
     # The opacity brightens the lung where the mask is.
     inside = images[positive, ..., 0][masks[positive]].mean()
-    lungs_of_negatives = images[~positive, ..., 0][masks[positive].any(axis=0)[None].repeat((~positive).sum(), 0)].mean()
+    lung_masks = masks[positive].any(axis=0)[None].repeat((~positive).sum(), 0)
+    lungs_of_negatives = images[~positive, ..., 0][lung_masks].mean()
     assert inside > lungs_of_negatives + 0.1
     multi = datasets.synthetic(100, 28, task="multilabel")
     assert multi.y_train.shape[1] == 4 and multi.synthetic and multi.task == "multilabel"

@@ -60,7 +60,8 @@ def test_windows(dicom_dir):
     by_hand = read_dicom(path, window=(550, 1024))
     np.testing.assert_allclose(by_file, by_hand)
     narrow = read_dicom(path, window=(550, 200))
-    assert (narrow == 0).mean() + (narrow == 1).mean() > (by_file == 0).mean() + (by_file == 1).mean()
+    saturated = (narrow == 0).mean() + (narrow == 1).mean()
+    assert saturated > (by_file == 0).mean() + (by_file == 1).mean()
     with pytest.raises(ValueError, match="no VOI LUT"):
         read_dicom(dicom_dir / MONO2, window="dicom")
     with pytest.raises(ValueError, match="width must be positive"):
@@ -218,3 +219,45 @@ def test_is_dicom_by_preamble(dicom_dir, tmp_path):
     path = _save(_tagged(dicom_dir), tmp_path / "scan.bin")  # Part-10 file, no .dcm suffix
     assert is_dicom(path) and not is_dicom(tmp_path) and not is_dicom(tmp_path / "absent")
     np.testing.assert_array_equal(read_image(path), read_dicom(dicom_dir / MONO1))
+
+
+def test_pydicom_warnings_never_echo_a_malformed_tag_value(dicom_dir, tmp_path):
+    """No warning from a read quotes a malformed date; pydicom's own setting is restored.
+
+    pydicom's validation warning quotes the malformed value; xraykit's reads switch that
+    validation off and pass on no warning holding the value.
+    """
+    import warnings
+
+    from xraykit import dicom
+
+    malformed = "1943/11/07"  # a birth date in the wrong format: invalid for VR DA
+    with pytest.warns(UserWarning, match=malformed):  # what pydicom says on its own
+        pydicom.dataelem.DataElement(0x00100030, "DA", malformed)
+    ds = _tagged(dicom_dir)
+    ds.PatientBirthDate = "20000101"
+    path = _save(ds, tmp_path / "dates.dcm")
+    path.write_bytes(path.read_bytes().replace(b"20000101", malformed.encode()[:8]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with dicom._values_not_echoed():  # what xraykit's reads run under
+            pydicom.dataelem.DataElement(0x00100030, "DA", malformed)
+        read_dicom(path)
+        read_dicom(path, window="dicom")
+        summary = dicom_summary(path)
+    said = [str(w.message) for w in caught] + [repr(summary)]
+    assert not any(malformed[:8] in text for text in said), said
+    assert pydicom.config.settings.reading_validation_mode == pydicom.config.WARN
+
+
+def test_the_files_voi_lut_function_is_honoured(dicom_dir, tmp_path):
+    """VOILUTFunction SIGMOID (PS3.3 C.11.2.1.3.1) is applied, not read as a linear window."""
+    ds = _tagged(dicom_dir, MONO2)  # MONOCHROME2, 8 stored bits, no window
+    ds.WindowCenter, ds.WindowWidth, ds.VOILUTFunction = 128, 100, "SIGMOID"
+    path = _save(ds, tmp_path / "sigmoid.dcm")
+    stored = read_dicom(dicom_dir / MONO2) * 255.0
+    expected = 1.0 / (1.0 + np.exp(-4.0 * (stored - 128) / 100))
+    sigmoid = read_dicom(path, window="dicom")
+    np.testing.assert_allclose(sigmoid, expected, atol=1e-5)
+    linear = read_dicom(path, window=(128, 100))
+    assert np.abs(sigmoid - linear).max() > 0.05

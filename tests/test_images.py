@@ -197,3 +197,97 @@ def test_target_size_reads_reduced_with_the_same_result(nih_png, tmp_path):
     for bad in (0, -3, 2.5, "28", True):
         with pytest.raises(ValueError, match="target_size"):
             read_image(nih_png, target_size=bad)
+
+
+# --- One function per idea: every reader turns colour into grey and scales pixels alike. ---
+
+def test_colour_becomes_the_same_grey_in_every_reader(tmp_path):
+    import keras
+
+    from xraykit.datasets import load_folder, load_npz
+    from xraykit.images import to_gray, to_unit_range
+    from xraykit.inference import predict
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    for i, name in enumerate(("NORMAL/a.png", "PNEUMONIA/b.png")):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.fromarray(rgb[i]).save(tmp_path / name)
+    expected = to_gray(to_unit_range(rgb))
+    # Pillow's own luma conversion: the second implementation the weights must agree with.
+    pillow = np.stack([np.asarray(Image.fromarray(x).convert("F")) / 255 for x in rgb])
+    np.testing.assert_allclose(expected, pillow, atol=1e-6)
+
+    files = [read_image(tmp_path / n) for n in ("NORMAL/a.png", "PNEUMONIA/b.png")]
+    np.testing.assert_array_equal(np.stack(files), expected)
+    folder = load_folder(tmp_path, image_size=16, workers=2)
+    np.testing.assert_array_equal(folder.images[..., 0], expected)
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    np.testing.assert_array_equal(predict(model, tmp_path).images[..., 0], expected)
+    np.testing.assert_array_equal(predict(model, rgb).images[..., 0], expected)
+    labels = np.array([[0], [1]])
+    np.savez(tmp_path / "colour.npz", **{f"{s}_{k}": v for s in ("train", "val", "test")
+                                         for k, v in (("images", rgb), ("labels", labels))})
+    np.testing.assert_array_equal(load_npz(tmp_path / "colour.npz").x_train[..., 0], expected)
+
+
+@pytest.mark.parametrize("pixels, expected", [
+    (np.array([0, 51, 255], np.uint8), [0.0, 0.2, 1.0]),
+    (np.array([0, 13107, 65535], np.uint16), [0.0, 0.2, 1.0]),
+    (np.array([0, 13107, 65535], np.int32), [0.0, 0.2, 1.0]),
+    (np.array([False, True]), [0.0, 1.0]),
+    (np.array([0.0, 0.5], np.float64), [0.0, 0.5]),
+])
+def test_to_unit_range_scales_by_pixel_type(pixels, expected):
+    from xraykit.images import to_unit_range
+
+    out = to_unit_range(pixels)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, atol=1e-7)
+
+
+def test_to_unit_range_refuses_unknown_scales_naming_the_source():
+    from xraykit.images import to_gray, to_unit_range
+
+    with pytest.raises(ValueError, match=r"scan\.tif: 32-bit integer pixels range 0\.\.70000"):
+        to_unit_range(np.array([0, 70000], np.int32), "scan.tif")
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        to_unit_range(np.array([0.0, 2.0]))
+    with pytest.raises(ValueError, match=r"RGB or RGBA.*\(4, 5\)"):
+        to_gray(np.zeros((4, 5)))
+
+
+def test_dicom_and_files_share_the_scaling_and_grey(dicom_dir, tmp_path):
+    """A colour DICOM becomes the same grey as the same pixels saved as a PNG."""
+    import pydicom
+
+    from xraykit.dicom import read_dicom
+
+    ds = pydicom.dcmread(dicom_dir / "cr_mono1_10bit_chest_nometa.dcm", force=True)
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (ds.Rows, ds.Columns, 3), dtype=np.uint8)
+    ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.PlanarConfiguration = "RGB", 3, 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = rgb.tobytes()
+    for keyword in ("WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.save_as(tmp_path / "rgb.dcm", enforce_file_format=True)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    np.testing.assert_allclose(read_dicom(tmp_path / "rgb.dcm"), read_image(tmp_path / "rgb.png"),
+                               atol=1e-6)
+
+
+def test_resize_square_is_pillows_pad_and_fit():
+    from PIL import ImageOps
+
+    image = np.random.default_rng(0).random((30, 17)).astype(np.float32)
+    picture = Image.fromarray(image, mode="F")
+    bilinear = Image.Resampling.BILINEAR
+    np.testing.assert_array_equal(resize_square(image, 12, "pad"),
+                                  np.asarray(ImageOps.pad(picture, (12, 12), bilinear, color=0)))
+    np.testing.assert_array_equal(resize_square(image, 12, "crop"),
+                                  np.asarray(ImageOps.fit(picture, (12, 12), bilinear)))
