@@ -116,14 +116,14 @@ def window_level_explorer(path_or_image, center: float = 0.5, width: float = 1.0
         return fig
 
     if not _use_widgets(static):
-        fig, axes = plt.subplots(1, len(STATIC_WINDOWS), figsize=(3 * len(STATIC_WINDOWS), 3.3))
-        for ax, (label, (c, w)) in zip(axes, STATIC_WINDOWS.items()):
-            ax.imshow(window(image, c, w), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{label}\nC={c:.2f} W={w:.2f}", fontsize=9)
-            ax.axis("off")
-        fig.suptitle(f"{name}: window/level (static view; run in Jupyter for sliders)")
-        fig.tight_layout()
-        return fig
+        from xraykit.plotting import plot_images
+
+        return plot_images([window(image, c, w) for c, w in STATIC_WINDOWS.values()],
+                           titles=[f"{label}\nC={c:.2f} W={w:.2f}"
+                                   for label, (c, w) in STATIC_WINDOWS.items()],
+                           cols=len(STATIC_WINDOWS), panel_size=3.0,
+                           suptitle=f"{name}: window/level (static view; run in Jupyter for "
+                                    "sliders)")
 
     import ipywidgets as widgets
 
@@ -155,18 +155,16 @@ def augmentation_explorer(images, preset: str = "light", strength: float = 1.0, 
 
     Returns:
         An ``ipywidgets.VBox`` in a live kernel, else the static
-        :func:`xraykit.plotting.preset_gallery` figure at the given strength.
+        :func:`xraykit.plotting.plot_augmentation_presets` figure at the given strength.
     """
-    import matplotlib.pyplot as plt
-
     from xraykit.augmentation import PRESETS
-    from xraykit.plotting import augmentation_gallery, preset_gallery
+    from xraykit.plotting import plot_augmentation_presets, plot_augmentations
 
     arr = np.asarray(images, dtype=np.float32)
     image = arr[0] if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] != 1) else arr
 
     if not _use_widgets(static):
-        return preset_gallery(image, n=min(n, 6), seed=seed, strength=strength)
+        return plot_augmentation_presets(image, n=min(n, 6), seed=seed, strength=strength)
 
     import ipywidgets as widgets
 
@@ -177,7 +175,7 @@ def augmentation_explorer(images, preset: str = "light", strength: float = 1.0, 
     out = widgets.Output()
 
     def update(*_):
-        _show(out, augmentation_gallery(image, preset_w.value, n=n, seed=seed_w.value,
+        _show(out, plot_augmentations(image, preset_w.value, n=n, seed=seed_w.value,
                                         strength=strength_w.value))
 
     for w in (preset_w, strength_w, seed_w):
@@ -191,8 +189,10 @@ def augmentation_explorer(images, preset: str = "light", strength: float = 1.0, 
 
 def threshold_explorer(y_true, y_score, threshold: float = 0.5,
                        class_names=("normal", "pneumonia"), static: bool | None = None):
-    """Threshold explorer: a slider moves the decision threshold; the score histograms, the
-    confusion matrix, sensitivity, specificity, PPV and NPV follow.
+    """Threshold explorer: a slider moves the decision threshold and the figure follows.
+
+    The figure is :func:`xraykit.plotting.plot_threshold`: score histograms, the confusion
+    matrix, sensitivity, specificity, PPV and NPV.
 
     Args:
         y_true: 0/1 labels (validation or test).
@@ -204,14 +204,14 @@ def threshold_explorer(y_true, y_score, threshold: float = 0.5,
 
     Returns:
         An ``ipywidgets.VBox`` in a live kernel, else the static
-        :func:`xraykit.plotting.threshold_view` figure at ``threshold``.
+        :func:`xraykit.plotting.plot_threshold` figure at ``threshold``.
     """
-    from xraykit.plotting import threshold_view
+    from xraykit.plotting import plot_threshold
 
     y_true = np.asarray(y_true).reshape(-1)
     y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
     if not _use_widgets(static):
-        return threshold_view(y_true, y_score, threshold, class_names=class_names)
+        return plot_threshold(y_true, y_score, threshold, class_names=class_names)
 
     import ipywidgets as widgets
 
@@ -221,7 +221,7 @@ def threshold_explorer(y_true, y_score, threshold: float = 0.5,
     out = widgets.Output()
 
     def update(*_):
-        _show(out, threshold_view(y_true, y_score, slider.value, class_names=class_names))
+        _show(out, plot_threshold(y_true, y_score, slider.value, class_names=class_names))
 
     slider.observe(update, "value")
     update()
