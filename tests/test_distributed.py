@@ -52,10 +52,8 @@ def test_chief_and_two_workers_share_a_search(tmp_path, phantom_npz):
     assert len(frame) == 4
     assert (frame["status"] == "COMPLETED").all()
     assert frame["score"].between(0.0, 1.0).all()
-    # Trials really ran in both worker processes (each logs the trials it ran)...
+    # Trials ran in both worker processes and none in the chief, which only served the oracle.
     assert set(frame["tuner_id"]) == {"tuner0", "tuner1"}
-    # ...and the chief only served the oracle: it ran none.
-    assert "chief" not in set(frame["tuner_id"])
     for worker in ("tuner0", "tuner1"):
         assert "tuner" in run.log(worker)
     commands = distribute.distributed_commands("xraykit.tuning", 2, port=run.port, args=args)
