@@ -11,8 +11,20 @@ SHARED_DATA = pathlib.Path(os.environ.get("XRAYKIT_DATA") or ROOT.parent / "shar
 
 def _require(path: pathlib.Path) -> pathlib.Path:
     if not path.exists():
-        pytest.skip(f"real test data not found at {path}: set XRAYKIT_DATA to the shared data folder")
+        pytest.skip(f"real test data not found at {path}: "
+                    "set XRAYKIT_DATA to the shared data folder")
     return path
+
+
+REAL_DATA_FIXTURES = {"shared_data", "pneumonia_npz", "pneumonia", "pneumonia_small", "dicom_dir",
+                      "nih_dir"}
+
+
+def pytest_collection_modifyitems(items):
+    """Marks every test that reads the real radiographs ``real_data`` (``-m "not real_data"``)."""
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_data)
 
 
 @pytest.fixture(scope="session")

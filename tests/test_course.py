@@ -1,6 +1,7 @@
 """The notebook harness: storage checks, execution results and the summary table."""
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from xraykit import course
@@ -35,10 +36,35 @@ def test_run_course_reports_each_notebook(tmp_path, capsys):
               ["import os\nPROFILE = os.environ['XRAYKIT_PROFILE']", "print('profile', PROFILE)"])
     _notebook(folder / "02_broken.ipynb", ["x = 1", "raise ValueError('lesson bug')"])
     runs = course.run_course(tmp_path / "out", profile="smoke", folder=folder)
-    assert [(r.name, r.status) for r in runs] == [("01_ok.ipynb", "ok"), ("02_broken.ipynb", "failed")]
+    assert [(r.name, r.status) for r in runs] == [("01_ok.ipynb", "ok"),
+                                                  ("02_broken.ipynb", "failed")]
     assert "ValueError: lesson bug" in runs[1].error
     executed = nbformat.read(tmp_path / "out" / "01_ok.ipynb", as_version=4)
     assert "profile smoke" in executed.cells[1].outputs[0]["text"]
     assert (tmp_path / "out" / "02_broken.html").exists()  # failures are kept for reading
     printed = capsys.readouterr().out
     assert "FAILED 02_broken.ipynb" in printed and "1 fail" in printed
+
+
+def test_notebooks_are_found_in_the_package_else_the_checkout(tmp_path, monkeypatch):
+    checkout = tmp_path / "repo"
+    package = checkout / "xraykit"
+    package.mkdir(parents=True)
+    monkeypatch.setattr(course, "_PACKAGE", package)
+    with pytest.raises(FileNotFoundError, match="point --notebooks"):
+        course.find_notebooks()
+    (checkout / "notebooks").mkdir()
+    _notebook(checkout / "notebooks" / "00_a.ipynb", ["x = 1"])
+    assert course.find_notebooks() == [checkout / "notebooks" / "00_a.ipynb"]
+    (package / "notebooks").mkdir()  # a wheel ships them inside the package: those come first
+    _notebook(package / "notebooks" / "00_a.ipynb", ["x = 1"])
+    assert course.find_notebooks() == [package / "notebooks" / "00_a.ipynb"]
+
+
+def test_kernel_runs_in_the_output_folder(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_write.ipynb", ["open('made.txt', 'w').write('x')"])
+    run = course.run_notebook(folder / "00_write.ipynb", tmp_path / "out", html=False)
+    assert run.status == "ok", run.error
+    assert (tmp_path / "out" / "made.txt").exists() and not (folder / "made.txt").exists()

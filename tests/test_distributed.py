@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.distributed
@@ -18,7 +19,21 @@ def _backend():
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def test_chief_and_two_workers_share_a_search(tmp_path, pneumonia_npz):
+@pytest.fixture
+def phantom_npz(tmp_path):
+    """A small binary dataset of synthetic chest phantoms in MedMNIST's npz layout."""
+    from xraykit import synthetic
+
+    images, labels, _ = synthetic.phantoms(192, image_size=28, seed=0)
+    images = np.round(images[..., 0] * 255).astype(np.uint8)
+    path = tmp_path / "phantoms.npz"
+    np.savez(path, **{f"{split}_{kind}": array[i * 64:(i + 1) * 64]
+                      for i, split in enumerate(("train", "val", "test"))
+                      for kind, array in (("images", images), ("labels", labels))})
+    return path
+
+
+def test_chief_and_two_workers_share_a_search(tmp_path, phantom_npz):
     pytest.importorskip("keras_tuner")
     pytest.importorskip("grpc")
     from xraykit import distribute, tuning
@@ -26,7 +41,7 @@ def test_chief_and_two_workers_share_a_search(tmp_path, pneumonia_npz):
     directory = tmp_path / "search"
     args = ["--kind", "random", "--directory", str(directory), "--project-name", "dist",
             "--profile", "smoke", "--space", "tiny", "--trials", "4", "--epochs", "1",
-            "--max-train", "64", "--max-val", "64", "--data", str(pneumonia_npz)]
+            "--max-train", "64", "--max-val", "64", "--data", str(phantom_npz)]
     run = distribute.launch_distributed_search(
         "xraykit.tuning", n_workers=2, args=args, log_dir=tmp_path / "logs",
         env={"KERAS_BACKEND": _backend()}, clear=directory / "dist", timeout=240,
@@ -37,10 +52,8 @@ def test_chief_and_two_workers_share_a_search(tmp_path, pneumonia_npz):
     assert len(frame) == 4
     assert (frame["status"] == "COMPLETED").all()
     assert frame["score"].between(0.0, 1.0).all()
-    # Trials really ran in both worker processes (each logs the trials it ran)...
+    # Trials ran in both worker processes and none in the chief, which only served the oracle.
     assert set(frame["tuner_id"]) == {"tuner0", "tuner1"}
-    # ...and the chief only served the oracle: it ran none.
-    assert "chief" not in set(frame["tuner_id"])
     for worker in ("tuner0", "tuner1"):
         assert "tuner" in run.log(worker)
     commands = distribute.distributed_commands("xraykit.tuning", 2, port=run.port, args=args)

@@ -25,6 +25,7 @@ def test_every_lesson_has_a_notebook():
 
 
 @pytest.mark.notebooks
+@pytest.mark.real_data
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_smoke_profile(path, shared_data, tmp_path):
     if os.environ.get("XRAYKIT_SKIP_NOTEBOOKS"):

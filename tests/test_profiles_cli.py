@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from xraykit import datasets
+from xraykit import datasets, profiles
 from xraykit.profiles import PROFILES, get_profile
 
 
@@ -15,9 +15,16 @@ def test_profiles(monkeypatch):
     monkeypatch.setenv("XRAYKIT_PROFILE", "smoke")
     assert get_profile() is PROFILES["smoke"]
     monkeypatch.setenv("XRAYKIT_PROFILE", "auto")
-    assert get_profile().name == "cpu"  # no GPU on the test machines
+    assert get_profile().name == ("gpu" if profiles.gpu_available() else "cpu")
     with pytest.raises(ValueError, match="XRAYKIT_PROFILE"):
         get_profile("huge")
+
+
+@pytest.mark.parametrize("has_gpu, name", [(True, "gpu"), (False, "cpu")])
+def test_auto_profile_follows_the_device(has_gpu, name, monkeypatch):
+    monkeypatch.setattr(profiles, "gpu_available", lambda: has_gpu)
+    assert get_profile("auto").name == name
+    assert get_profile(" AUTO ").name == name
 
 
 def _cli(*args):

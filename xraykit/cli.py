@@ -30,7 +30,8 @@ def _datasets(args) -> int:
         for name in datasets.list_datasets():
             entry = datasets.info(name)
             sizes = ",".join(str(s) for s in entry.get("files", {})) or "-"
-            print(f"{name:22} {entry['task']:10} {entry['access']:9} sizes {sizes:14} {entry['title']}")
+            print(f"{name:22} {entry['task']:10} {entry['access']:9} sizes {sizes:14} "
+                  f"{entry['title']}")
         return 0
     if not args.name:
         print(f"datasets {args.action} needs a dataset name.", file=sys.stderr)
@@ -109,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default="build", help="folder for executed notebooks and HTML")
     run.add_argument("--backend", default=None, help="Keras backend of the kernels")
     run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
-    run.add_argument("--notebooks", default=None, help="folder of the notebooks")
+    run.add_argument("--notebooks", default=None,
+                     help="folder of the notebooks (default: those installed with xraykit, "
+                          "else notebooks/ of a source checkout)")
 
     args = parser.parse_args(argv)
     if args.command == "datasets" and args.action == "download" and args.size is None:

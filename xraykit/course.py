@@ -14,7 +14,30 @@ import os
 import pathlib
 import time
 
-NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+_PACKAGE = pathlib.Path(__file__).resolve().parent
+
+
+def notebook_dir() -> pathlib.Path:
+    """Finds the course notebooks: inside the installed package, else at the repository root.
+
+    A wheel ships the notebooks as ``xraykit/notebooks``; a source checkout keeps them in
+    ``notebooks/`` next to the package.
+
+    Returns:
+        The folder holding ``00_*.ipynb`` … ``07_*.ipynb``.
+
+    Raises:
+        FileNotFoundError: If neither place holds a notebook; the message says to pass
+            ``--notebooks``.
+    """
+    for candidate in (_PACKAGE / "notebooks", _PACKAGE.parent / "notebooks"):
+        if any(candidate.glob("[0-9][0-9]_*.ipynb")):
+            return candidate
+    raise FileNotFoundError(
+        f"no course notebook found in {_PACKAGE / 'notebooks'} (installed package) nor in "
+        f"{_PACKAGE.parent / 'notebooks'} (source checkout): point --notebooks (or the "
+        "folder= argument) at the folder holding 00_xray_basics.ipynb."
+    )
 
 
 @dataclasses.dataclass
@@ -44,7 +67,7 @@ def find_notebooks(folder: str | os.PathLike | None = None,
     """Lists the course notebooks in lesson order.
 
     Args:
-        folder: Folder of the notebooks (default: the repository's ``notebooks/``).
+        folder: Folder of the notebooks (default: :func:`notebook_dir`).
         only: Prefixes or names to keep, e.g. ``["00", "01"]``.
 
     Returns:
@@ -53,7 +76,7 @@ def find_notebooks(folder: str | os.PathLike | None = None,
     Raises:
         FileNotFoundError: If the folder holds no notebook (or none matches ``only``).
     """
-    folder = pathlib.Path(folder or NOTEBOOK_DIR)
+    folder = pathlib.Path(folder) if folder else notebook_dir()
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if only:
         paths = [p for p in paths if any(p.name.startswith(o) or p.stem == o for o in only)]
@@ -120,8 +143,10 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
 
     The kernel inherits ``XRAYKIT_PROFILE``, ``XRAYKIT_DATA`` and ``KERAS_BACKEND`` from the
     arguments, which the notebook's ``parameters`` cell reads, and ``XRAYKIT_STATIC_WIDGETS=1``
-    (unless set otherwise) so that widgets render as static figures in the saved output. A failed notebook is still
-    written, up to the failing cell, so the error can be read in context.
+    (unless set otherwise) so that widgets render as static figures in the saved output. A
+    failed notebook is still written, up to the failing cell, so the error can be read in
+    context. The kernel runs in ``out_dir``, so whatever a lesson writes lands there (never
+    inside an installed package).
 
     Args:
         path: The notebook.
@@ -156,7 +181,7 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     try:
         nbclient.NotebookClient(
             notebook, timeout=timeout, kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent)}},
+            resources={"metadata": {"path": str(out_dir)}},
         ).execute()
     except nbclient.exceptions.CellExecutionError as err:
         status, error = "failed", _first_error(notebook) or str(err).strip().splitlines()[-1]
