@@ -2,14 +2,15 @@
 
 Usage::
 
-    python benchmarks/quality.py --profile cpu --data ../shared/data/pneumoniamnist/pneumoniamnist_28.npz
+    python benchmarks/quality.py --profile cpu \
+        --data ../shared/data/pneumoniamnist/pneumoniamnist_28.npz
 
 The recipe (lesson 2's choice, refined in lessons 3-5): a small ResNet written with
 keras.layers (width 16, 3 stages, 0.17M parameters), "medium" augmentation inside the model,
 batch-norm momentum 0.99 (Keras' default: 30 epochs are ~2200 steps, enough for it to settle),
-AdamW with a cosine schedule, label smoothing, balanced class weights, the best-val-AUC epoch kept (checkpoint), test-time
-augmentation over 1-pixel shifts, and a decision threshold chosen on the validation split
-(Youden), then applied once to the official test split.
+AdamW with a cosine schedule, label smoothing, balanced class weights, the best-val-AUC epoch
+kept (checkpoint), test-time augmentation over 1-pixel shifts, and a decision threshold chosen
+on the validation split (Youden), then applied once to the official test split.
 The test split is used for nothing else.
 
 The JSON line holds test_auc, test_accuracy (at the validation-chosen threshold), val_auc,
@@ -46,6 +47,7 @@ def _device() -> str:
 
 
 def main(argv=None) -> dict:
+    """Runs the benchmark from the command line and returns its JSON record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu"])
     parser.add_argument("--data", default="pneumoniamnist",

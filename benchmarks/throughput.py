@@ -56,6 +56,7 @@ def _rate(n, seconds):
 
 
 def main(argv=None) -> dict:
+    """Runs the benchmark from the command line and returns its JSON record."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("XRAYKIT_DATA", "../shared/data"))
     parser.add_argument("--n", type=int, default=4708, help="training images")
@@ -64,7 +65,6 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import keras
-    import numpy as np
 
     import xraykit
     from xraykit.models import build_model

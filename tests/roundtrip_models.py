@@ -22,8 +22,11 @@ import numpy as np
 
 
 def _predict(model, x) -> np.ndarray:
-    """Inference on one batch: an eager call under TensorFlow (no graph tracing per model),
-    ``predict`` (one compiled program, reusable through JAX's compilation cache) elsewhere."""
+    """Inference on one batch.
+
+    An eager call under TensorFlow (no graph tracing per model), ``predict`` (one compiled
+    program, reusable through JAX's compilation cache) elsewhere.
+    """
     import keras
 
     if keras.backend.backend() == "tensorflow":

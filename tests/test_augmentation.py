@@ -1,9 +1,9 @@
-"""Tests for xraykit.augmentation: presets, determinism, use inside fit and in the input pipeline."""
+"""xraykit.augmentation: presets, determinism, use inside fit and in the input pipeline."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from xraykit import augmentation as aug
 
 

@@ -1,4 +1,4 @@
-"""Bad inputs to xraykit.inference get clear errors: arrays, paths, and the settings stored with a model."""
+"""Bad inputs to xraykit.inference get clear errors: arrays, paths, stored model settings."""
 
 import json
 import re
@@ -30,7 +30,8 @@ GOOD = np.full((2, 16, 16), 0.5, np.float32)
     (np.zeros((0, 16, 16), np.float32), ValueError, r"empty \(shape \(0, 16, 16\)\)"),
     (np.array([]), ValueError, r"empty \(shape \(0,\)\)"),
     ([], ValueError, "empty list"),
-    (np.where(np.eye(16) > 0, np.nan, 0.5), ValueError, r"16 NaN/inf value\(s\) \(first at index \(0, 0, 0, 0\)"),
+    (np.where(np.eye(16) > 0, np.nan, 0.5), ValueError,
+     r"16 NaN/inf value\(s\) \(first at index \(0, 0, 0, 0\)"),
     (np.where(np.eye(16) > 0, np.inf, 0.5), ValueError, "NaN/inf"),
     (np.array([None] * 4).reshape(2, 2), TypeError, "Python objects"),
     (GOOD.astype(np.complex64) + 0.5j, TypeError, "complex numbers"),
@@ -79,7 +80,8 @@ def test_bad_paths_and_arguments(model, saved, tmp_path):
     ({"temperature": float("inf")}, ValueError, "'temperature' must be a finite number > 0"),
     ({"temperature": 0}, ValueError, "'temperature'"),
     ({"class_names": "ab"}, TypeError, "'class_names' must be a list of strings"),
-    ({"class_names": ["a", "b", "c"]}, ValueError, r"'class_names' has 3 name\(s\) but the model has 1 output"),
+    ({"class_names": ["a", "b", "c"]}, ValueError,
+     r"'class_names' has 3 name\(s\) but the model has 1 output"),
     ({"image_size": 0}, ValueError, "'image_size' must be a positive whole number"),
     ({"image_size": 32}, ValueError, "'image_size' is 32 but the model takes 16x16"),
     ({"image_size": "16"}, TypeError, "'image_size'"),

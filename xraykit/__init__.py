@@ -4,10 +4,16 @@ Data flows one way: datasets → preprocessing → augmentation → models → t
 evaluation / explain. Plotting and widgets sit on top.
 """
 
+from xraykit import samples  # noqa: F401  (xraykit.samples, for the lessons)
 from xraykit.datasets import (
-    XRayDataset, course_data, download, info, list_datasets, load, load_folder,
+    XRayDataset,
+    course_data,
+    download,
+    info,
+    list_datasets,
+    load,
+    load_folder,
 )
-from xraykit import samples
 from xraykit.dicom import dicom_summary, read_dicom
 from xraykit.images import read_image, resize_square
 from xraykit.profiles import Profile, get_profile
@@ -26,9 +32,9 @@ _LAZY = {
 }
 
 __all__ = [
-    "Profile", "build_model", "compile_model", "fit", "grad_cam", "predict", "XRayDataset", "course_data", "dicom_summary", "download", "environment",
-    "get_profile", "info", "quiet_start", "list_datasets", "load", "load_folder", "read_dicom", "read_image",
-    "resize_square",
+    "Profile", "XRayDataset", "build_model", "compile_model", "course_data", "dicom_summary",
+    "download", "environment", "fit", "get_profile", "grad_cam", "info", "list_datasets", "load",
+    "load_folder", "predict", "quiet_start", "read_dicom", "read_image", "resize_square",
 ]
 
 

@@ -30,16 +30,16 @@ import importlib.util
 import math
 import time
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import ops
 
 from xraykit.keras_objects import ClipToUnit  # noqa: F401  (old name; presets now use ReLU(max_value=1))
 
 __all__ = [
     "KERAS_CV_MIGRATION", "PRESETS", "ClipToUnit", "augment_numpy", "augmentation_cost",
-    "augmentation_layers", "augmented_dataset", "cutmix", "describe_presets", "gridmask_layer", "mixup", "randaugment",
+    "augmentation_layers", "augmented_dataset", "cutmix", "describe_presets", "gridmask_layer",
+    "mixup", "randaugment",
 ]
 
 #: The presets' magnitudes at ``strength=1``. Rotation in degrees; translation, zoom as fractions
@@ -230,7 +230,7 @@ def _mix(layer, images, labels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mixup(images, labels, alpha: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """MixUp (``keras.layers.MixUp``): blends pairs of images and their labels with a Beta(α, α) weight.
+    """MixUp (``keras.layers.MixUp``): blends pairs of images and labels, Beta(α, α) weights.
 
     Args:
         images: ``(N, H, W, C)`` batch in [0, 1].
@@ -311,7 +311,9 @@ class _AugmentedPyDataset(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         idx = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        images = self.pipeline(self.x[idx], training=True) if _has_layers(self.pipeline) else self.x[idx]
+        images = self.x[idx]
+        if _has_layers(self.pipeline):
+            images = self.pipeline(images, training=True)
         return ops.convert_to_numpy(images), self.y[idx]
 
     def on_epoch_end(self):
@@ -387,8 +389,10 @@ class _EpochSeconds(keras.callbacks.Callback):
 
 def augmentation_cost(build, x, y, preset: str = "medium", batch_size: int = 64, epochs: int = 2,
                       seed: int = 0, class_weight=None) -> list[dict[str, object]]:
-    """Measures the seconds per training epoch without augmentation, with it inside the model and
-    with it in the input pipeline (:func:`augmented_dataset`).
+    """Measures the seconds per training epoch with and without augmentation.
+
+    Three runs: without augmentation, with it inside the model and with it in the input pipeline
+    (:func:`augmented_dataset`).
 
     The last epoch is reported (the first one also traces/compiles the training step).
 

@@ -91,6 +91,7 @@ def quiet_start(backend: str = "tensorflow"):
     if "keras" not in sys.modules:
         with _stderr_descriptor_silenced():
             import keras  # noqa: F401  (the import is the point: its native start-up is silenced)
+
             from xraykit.profiles import gpu_available
 
             gpu_available()  # the first device query is where TensorFlow reports cuInit
