@@ -91,3 +91,53 @@ def test_grad_cam_overlay_and_error_gallery_figures():
     assert fig.axes[0].get_title().startswith("#") or "no false" in fig.axes[0].texts[0].get_text()
     with pytest.raises(ValueError, match="match"):
         grad_cam_overlay(x[:2], masks[:3])
+
+
+@pytest.mark.parametrize("final", ["activation", "dense"])
+def test_grad_cam_saturated_wrong_prediction_still_has_a_map(final):
+    """A saturated, confidently wrong score still gets a non-empty, finite map.
+
+    p rounds to 1.0 in float32, so the sigmoid's gradient is zero; the logit's is not.
+    """
+    x, y, _ = phantoms(4, 28, seed=5)
+    if final == "activation":
+        model = build_model("small_cnn", (28, 28, 1), width=8, depth=2)
+        dense = model.get_layer("logits")
+    else:
+        model = _small_localizer()
+        dense = model.layers[-1]
+    kernel = np.abs(keras.ops.convert_to_numpy(dense.kernel)) + 0.5
+    dense.kernel.assign(kernel)
+    dense.bias.assign(np.full(dense.bias.shape, 200.0, np.float32))
+    negatives = x[y[:, 0] == 0][:1] if (y[:, 0] == 0).any() else x[:1]
+    p = keras.ops.convert_to_numpy(model(negatives))
+    assert p.min() > 0.9999  # saturated: the sigmoid's gradient is (numerically) zero
+    cams = grad_cam(model, negatives)
+    assert np.isfinite(cams).all()
+    assert cams.max() == pytest.approx(1.0), "the map is empty for a saturated prediction"
+
+
+def test_score_gradients_match_finite_differences():
+    """The gradient of the class logit with respect to the feature map, against its formula."""
+    from xraykit.explain import score_gradients
+
+    inputs = keras.Input((28, 28, 1))
+    a = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="features")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(a)  # smooth: finite differences are exact
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(pooled))
+    dense = model.layers[-1]
+    x, _, _ = phantoms(2, 28, seed=2)
+    features, grads = score_gradients(model, x, conv_layer_path(model, "features"))
+    kernel = keras.ops.convert_to_numpy(dense.kernel)[:, 0]
+    # d(logit)/dA_ijc = kernel_c / (h * w) for average pooling: the same at every pixel.
+    expected = np.broadcast_to(kernel / (28 * 28), grads.shape)
+    np.testing.assert_allclose(grads, expected, rtol=1e-4, atol=1e-9)
+    bias = keras.ops.convert_to_numpy(dense.bias)[0]
+    np.testing.assert_allclose(features.mean(axis=(1, 2)) @ kernel + bias,
+                               _logit(model(x)), rtol=1e-3, atol=1e-4)
+
+
+def _logit(p):
+    from scipy.special import logit
+
+    return logit(np.asarray(keras.ops.convert_to_numpy(p), np.float64))[:, 0]

@@ -1,15 +1,12 @@
 """Tests of xraykit.models: every factory, every task, both backends, save/load."""
 
-import os
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
-from xraykit.models import (
-    _to_backbone_range, build_model, count_params, list_models, model_info, set_trainable,
-)
+from xraykit.models import build_model, count_params, list_models, model_info, set_trainable
+from xraykit.preprocessing import ToRGB, backbone_convention, backbone_range_layer
 
 SCRATCH = list_models("scratch")
 BACKBONES = list_models("backbone")
@@ -43,9 +40,13 @@ def test_scratch_models_output_shape_per_task(name, task, num_classes, shape):
         np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-5)
 
 
-CONVENTION = {"densenet121": "imagenet_normalization", "resnet50v2": "to_minus1_1",
-              "efficientnetv2b0": "to_0_255", "convnext_tiny": "to_0_255",
-              "mobilenetv3small": "to_0_255"}
+def _old_backbone_range(rgb, name):
+    """The hand-written mapping build_model used before ToRGB (reference for the outputs)."""
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    return {"densenet121": (rgb - mean) / std, "resnet50v2": 2.0 * rgb - 1.0}.get(
+        name, 255.0 * rgb).astype(np.float32)
+
+
 # Under JAX each backbone build compiles its initializers (5-25 s each on 2 cores, ~75 s for
 # the five): the suite affords it, and every factory must build under both backends.
 
@@ -56,20 +57,34 @@ def test_backbones_build_at_28px_and_upsample(name):
     model = build_model(name, (28, 28, 1), task="multilabel", num_classes=3)
     assert model.get_layer("upsample").output.shape[1:3] == (32, 32)
     assert model.get_layer("gray_to_rgb").output.shape[-1] == 3
-    assert model.get_layer(CONVENTION[name]) is not None
+    # Only built-in layers before the backbone (the saved model loads without xraykit).
+    assert all(type(layer).__module__.startswith("keras.") for layer in model.layers)
     assert model.get_layer("backbone").count_params() > 5e5
-    y = np.asarray(model(_images(), training=False))
+    x = _images()
+    y = np.asarray(model(x, training=False))
     assert y.shape == (2, 3) and y.dtype == np.float32
+    # Same prediction as the hand-written mapping the model used before (same weights).
+    rgb = np.repeat(keras.ops.convert_to_numpy(model.get_layer("upsample")(x)), 3, axis=-1)
+    h = model.get_layer("backbone")(_old_backbone_range(rgb, name), training=False)
+    h = model.get_layer("logits")(model.get_layer("head_pool")(h))
+    np.testing.assert_allclose(y, np.asarray(model.get_layer("output")(h)), rtol=1e-4, atol=1e-5)
 
 
-def test_backbone_value_conventions():
-    rgb = np.full((1, 2, 2, 3), 0.485, dtype="float32")
-    out = np.asarray(_to_backbone_range(rgb, "densenet121"))  # ImageNet mean maps to 0
-    np.testing.assert_allclose(out[0, 0, 0, 0], 0.0, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(_to_backbone_range(rgb, "resnet50v2")),
-                               2 * rgb - 1, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(_to_backbone_range(rgb, "convnext_tiny")),
-                               255 * rgb, rtol=1e-6)
+def test_backbone_conventions_have_one_home():
+    """ModelSpec reads the preprocessing table; the layers reproduce the old hand-written ranges."""
+    from xraykit.preprocessing import to_backbone_range
+
+    rgb = np.random.default_rng(1).random((1, 2, 2, 3), dtype=np.float32)
+    for name in BACKBONES:
+        assert model_info(name).preprocessing == backbone_convention(name)
+        np.testing.assert_allclose(to_backbone_range(rgb, name), _old_backbone_range(rgb, name),
+                                   rtol=1e-5, atol=1e-4)
+        layer = backbone_range_layer(name)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(rgb)),
+                                   _old_backbone_range(rgb, name), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(ToRGB(name)(rgb)),
+                                   _old_backbone_range(rgb, name), rtol=1e-5, atol=1e-4)
+    assert model_info("small_cnn").preprocessing == "unit"
 
 
 def test_save_and_reload_predicts_the_same(tmp_path):
@@ -88,8 +103,8 @@ def test_save_and_reload_predicts_the_same(tmp_path):
 def test_regularization_knobs_change_the_model():
     plain = build_model("vgg_small", width=8, depth=2, batch_norm=False)
     regular = build_model("vgg_small", width=8, depth=2, l2=1e-3, dropout=0.5)
-    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in plain.layers)
-    assert any(isinstance(l, keras.layers.Dropout) for l in regular.layers)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in plain.layers)
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in regular.layers)
     assert len(regular.losses) > 0 and len(plain.losses) == 0
     wide = build_model("small_cnn", width=16, depth=3)
     narrow = build_model("small_cnn", width=8, depth=3)
@@ -104,8 +119,23 @@ def test_set_trainable_freezes_all_but_head():
     set_trainable(model, backbone=True)
     assert count_params(model)["trainable"] > count_params(model)["non_trainable"] > 0
     # BatchNorm stays frozen during fine-tuning by default
-    assert all(not l.trainable for l in model.layers
-               if isinstance(l, keras.layers.BatchNormalization))
+    assert all(not layer.trainable for layer in model.layers
+               if isinstance(layer, keras.layers.BatchNormalization))
+
+
+def test_set_trainable_reaches_batch_norm_inside_a_nested_backbone():
+    inner_in = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, name="inner_conv")(inner_in)
+    h = keras.layers.BatchNormalization(name="inner_bn")(h)
+    backbone = keras.Model(inner_in, h, name="backbone")
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="logits")(h))
+    set_trainable(model, backbone=True)
+    assert backbone.get_layer("inner_conv").trainable
+    assert not backbone.get_layer("inner_bn").trainable
+    set_trainable(model, backbone=True, freeze_batch_norm=False)
+    assert backbone.get_layer("inner_bn").trainable
 
 
 def test_bad_arguments_raise_clear_errors():
@@ -131,7 +161,7 @@ def test_mixed_precision_output_is_float32():
         keras.mixed_precision.set_global_policy("float32")
 
 
-def test_imagenet_weights_fall_back_offline_with_a_message(monkeypatch, capsys):
+def test_imagenet_weights_fall_back_offline_with_a_warning(monkeypatch):
     calls = []
 
     def fake_backbone(weights=None, include_top=False, input_shape=None, pooling=None):
@@ -142,10 +172,11 @@ def test_imagenet_weights_fall_back_offline_with_a_message(monkeypatch, capsys):
         return keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
 
     monkeypatch.setattr(keras.applications, "DenseNet121", fake_backbone)
-    model = build_model("densenet121", (28, 28, 1), weights="imagenet")
+    with pytest.warns(UserWarning,
+                      match="Could not load 'imagenet' weights for densenet121") as rec:
+        model = build_model("densenet121", (28, 28, 1), weights="imagenet")
     assert calls == ["imagenet", None]
-    out = capsys.readouterr().out
-    assert "Could not load 'imagenet' weights for densenet121" in out and "weights=None" in out
+    assert "weights=None" in str(rec[0].message)
     assert np.asarray(model(_images())).shape == (2, 1)
 
 

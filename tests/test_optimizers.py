@@ -39,18 +39,27 @@ def test_make_optimizer_errors():
 
 def test_schedules_values():
     lr, total = 0.1, 100
-    step = optimizers.learning_rates(optimizers.make_optimizer("sgd", lr, "step", total_steps=total), total)
+    step = optimizers.learning_rates(
+        optimizers.make_optimizer("sgd", lr, "step", total_steps=total), total)
     assert step[0] == pytest.approx(lr) and step[60] == pytest.approx(lr / 10)
     assert step[99] == pytest.approx(lr / 100)
     cos = optimizers.learning_rates(optimizers.make_schedule("cosine", lr, total), total + 1)
     assert cos[0] == pytest.approx(lr) and cos[50] == pytest.approx(lr / 2, rel=1e-4)
     assert cos[100] == pytest.approx(0.0, abs=1e-7)
     warm = optimizers.learning_rates(
-        optimizers.make_optimizer("adam", lr, "cosine_warmup", total_steps=total, warmup_steps=10), total)
+        optimizers.make_optimizer("adam", lr, "cosine_warmup", total_steps=total,
+                                  warmup_steps=10), total)
     assert warm[0] == pytest.approx(0.0) and warm[5] == pytest.approx(lr / 2, rel=1e-4)
     assert warm[10] == pytest.approx(lr, rel=1e-4) and np.all(np.diff(warm[10:]) <= 1e-9)
     const = optimizers.learning_rates(optimizers.make_optimizer("adam", lr), 5)
     np.testing.assert_allclose(const, lr, rtol=1e-6)
+    # The schedule is read through a LossScaleOptimizer (mixed precision) too.
+    scaled = keras.optimizers.LossScaleOptimizer(
+        optimizers.make_optimizer("sgd", lr, "step", total_steps=total))
+    assert isinstance(optimizers.schedule_of(scaled),
+                      keras.optimizers.schedules.LearningRateSchedule)
+    np.testing.assert_allclose(optimizers.learning_rates(scaled, total), step, rtol=1e-6)
+    assert optimizers.schedule_of(optimizers.make_optimizer("adam", lr)) is None
 
 
 def _small_model(seed=0):
@@ -72,8 +81,10 @@ def test_lr_range_test_restores_model_and_optimizer(pneumonia_small):
     model.fit(pneumonia_small.x_train[:64], pneumonia_small.y_train[:64], epochs=1, verbose=0)
     weights = [w.copy() for w in model.get_weights()]
     opt_state = [keras.ops.convert_to_numpy(v.value).copy() for v in model.optimizer.variables]
+    seen = []
     result = optimizers.lr_range_test(model, pneumonia_small, min_lr=1e-5, max_lr=10.0,
-                                      steps=30, batch_size=32)
+                                      steps=30, batch_size=32,
+                                      callback=lambda *row: seen.append(row))
     for before, after in zip(weights, model.get_weights()):
         np.testing.assert_array_equal(before, after)
     for before, variable in zip(opt_state, model.optimizer.variables):
@@ -86,6 +97,9 @@ def test_lr_range_test_restores_model_and_optimizer(pneumonia_small):
     assert len(result.losses) == len(result.lrs) and np.all(np.isfinite(result.losses))
     assert 1e-6 <= result.suggested_lr <= 10.0
     assert result["suggested_lr"] == pytest.approx(result.min_loss_lr / 10)
+    # The callback saw every step that produced a smoothed loss, with its rate and loss.
+    np.testing.assert_allclose([row[1] for row in seen], result.lrs)
+    np.testing.assert_allclose([row[2] for row in seen], result.losses)
     # A max_lr of 10 with Adam makes the loss blow up on this model, or at least rise.
     assert result.stopped_early or result.losses[-1] > result.losses.min()
 

@@ -1,13 +1,16 @@
 """Tests of xraykit.training: compile per task, fit on real data, metrics, callbacks."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-
 from xraykit.models import build_model
 from xraykit.training import (
-    Specificity, balanced_class_weight, compile_model, fit, task_metrics,
+    Specificity,
+    balanced_class_weight,
+    compile_model,
+    fit,
+    task_metrics,
 )
 
 

@@ -113,7 +113,8 @@ def test_rerun_epoch_is_logged_once_and_best_is_max_of_run(pneumonia_npz, tmp_pa
 
     # The run finished: the same folder now starts a new run, replacing its files. (A fresh
     # model: Keras keeps a resumed fit's first epoch on the model object for later fits.)
-    fit(_model(), data, epochs=1, run_dir=tmp_path, verbose=0, early_stopping=False)
+    with pytest.warns(UserWarning, match=f"{tmp_path}: no interrupted run to resume"):
+        fit(_model(), data, epochs=1, run_dir=tmp_path, verbose=0, early_stopping=False)
     assert [e for e, _ in _history(tmp_path)] == [0]
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 0
 

@@ -13,6 +13,7 @@ Threshold choice and bootstrap confidence intervals live in :mod:`xraykit.evalua
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 #: Bins of every reliability curve and ECE in xraykit, so that a printed ECE and the one in a
 #: plot's legend are the same number (15 is the usual choice since Guo et al., 2017).
@@ -35,18 +36,7 @@ def logit(p) -> np.ndarray:
     Returns:
         Float64 array of the same shape.
     """
-    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
-    return np.log(p) - np.log1p(-p)
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def _softmax(z):
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return special.logit(np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS))
 
 
 def _binary_inputs(y_true, y_prob):
@@ -108,8 +98,9 @@ def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uni
 
 def expected_calibration_error(y_true, y_prob, n_bins: int = N_BINS,
                                strategy: str = "uniform") -> float:
-    """Expected calibration error: the count-weighted mean gap between confidence and
-    frequency over the bins of :func:`reliability_curve`.
+    """Expected calibration error: mean |confidence - frequency| over the bins, count-weighted.
+
+    The bins are those of :func:`reliability_curve`.
 
     For multiclass models pass the one-hot labels and the probability matrix: every
     (image, class) pair then counts as one binary prediction ("classwise" ECE).
@@ -183,9 +174,7 @@ class TemperatureScaler:
 
     def _nll(self, z, y, t, mode):
         if mode == "softmax":
-            z = z / t
-            z = z - z.max(axis=1, keepdims=True)
-            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            log_p = special.log_softmax(z / t, axis=1)
             return float(-log_p[np.arange(len(y)), y].mean())
         z = z / t
         # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, computed stably.
@@ -244,7 +233,7 @@ class TemperatureScaler:
         """
         mode = self._fitted_mode or ("sigmoid" if self.mode == "auto" else self.mode)
         z = self._logits(scores, mode) / self.temperature
-        out = _softmax(z) if mode == "softmax" else _sigmoid(z)
+        out = special.softmax(z, axis=-1) if mode == "softmax" else special.expit(z)
         return out.astype(np.float32)
 
     def fit_transform(self, y_true, scores) -> np.ndarray:

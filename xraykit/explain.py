@@ -8,29 +8,31 @@ size and scaled to [0, 1] per image.
 It works for every :mod:`xraykit.models` model: from-scratch CNNs and the
 ``keras.applications`` backbones nested inside a wrapper model. The feature map is chosen
 automatically (the last layer with a 4-D output, searching inside nested backbones) or by
-name. Gradients come from the active Keras backend behind one function:
-``tf.GradientTape`` (TensorFlow), ``jax.grad`` (JAX) or ``torch.autograd`` (PyTorch).
+name.
 
-How the gradient is taken: the model is re-traced (sharing its weights) into a model with two
-inputs, the images and a zero tensor ``eps`` added to the chosen layer's output, and two
-outputs, the feature map and the prediction. The gradient of the prediction with respect to
-``eps`` at zero is exactly ``dy/dA``, and ``eps`` is a plain input on every backend, so no
-backend needs to differentiate with respect to an intermediate tensor.
+How the gradient is taken: the model is split (sharing its weights, with the public functional
+API) into ``images -> A`` and ``[images, A] -> class logit``, and the gradient of the second
+with respect to its input ``A`` comes from :func:`xraykit.autodiff.value_and_grad`. The score is
+the logit before the final sigmoid/softmax: a saturated probability (p = 1.0 in float32) has
+a zero gradient, and would give an empty map for exactly the confident mistakes worth
+explaining.
 """
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import keras
 import numpy as np
 
+from xraykit.autodiff import value_and_grad
+
 __all__ = ["conv_layer_path", "find_conv_layer", "grad_cam", "score_gradients"]
 
-# Models already re-traced for Grad-CAM, keyed by the original model: {model: {path: cam_model}}.
+# Feature and head models built for Grad-CAM, keyed by the original model:
+# {model: {path: (features_model, head_model, final_dense, class_logit_fn)}}.
 _CAM_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# jit-compiled gradient functions of those models (JAX backend).
-_JAX_GRADS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # Layers whose output is a 4-D map but not a feature map worth explaining (borders, copies).
@@ -107,131 +109,148 @@ def find_conv_layer(model, layer_name: str | None = None):
     return conv_layer_path(model, layer_name)[-1]
 
 
-def _trace(model, inputs, path, eps, stash):
-    """Applies ``model`` symbolically to ``inputs``, adding ``eps`` to the output of the
-    layer at the end of ``path``; the layer's output itself goes into ``stash``."""
-    target = path[0]
+def _single(tensors, what):
+    if isinstance(tensors, (list, tuple)):
+        if len(tensors) != 1:
+            raise ValueError(f"grad_cam supports single-input, single-output models; {what} has "
+                             f"{len(tensors)}.")
+        return tensors[0]
+    return tensors
 
-    def wrap(op):
-        if op is not target:
-            return op
-        if len(path) == 1:
-            def call(*args, **kwargs):
-                out = op(*args, **kwargs)
-                stash.append(out)
-                return keras.ops.add(out, keras.ops.cast(eps, out.dtype))
-        else:
-            def call(*args, **kwargs):
-                return _trace(op, args[0], path[1:], eps, stash)
-        return call
 
+def _call_sites(model):
+    """Calls ``model``'s own layers again on a new input and records every call.
+
+    Returns ``(input, output, sites)`` where ``sites[id(layer)] = (layer_input, layer_output)``
+    in that new graph (weights are shared: the layers themselves are reused, through
+    ``keras.models.clone_model``'s public ``clone_function``/``call_function`` hooks). A nested
+    model's own ``.input``/``.output`` are its inner tensors, not where the outer model calls
+    it; these records are.
+    """
+    sites = {}
+
+    def call(layer, *args, **kwargs):
+        out = layer(*args, **kwargs)
+        sites[id(layer)] = (args[0] if args else None, out)
+        return out
+
+    image_in = keras.Input(shape=_single(model.inputs, f"model {model.name!r}").shape[1:])
     if isinstance(model, keras.Sequential):
-        x = inputs
+        x = image_in
         for layer in model.layers:
-            x = wrap(layer)(x)
-        return x
-    if not hasattr(model, "_run_through_graph"):
-        raise TypeError(f"Cannot trace {type(model).__name__} {model.name!r} for Grad-CAM: use "
-                        "a functional or sequential model.")
-    outputs = model._run_through_graph([inputs], operation_fn=wrap)
-    if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
-        outputs = outputs[0]
-    return outputs
+            x = call(layer, x)
+        output = x
+    else:
+        clone = keras.models.clone_model(model, input_tensors=image_in,
+                                         clone_function=lambda layer: layer, call_function=call)
+        output = clone.outputs[0]
+    return image_in, output, sites
 
 
-def _cam_model(model, path):
-    """The re-traced model ``[images, eps] -> [feature map, prediction]`` (cached)."""
+def _logit_site(model, sites, output):
+    """The class-score tensor before a final sigmoid/softmax, and the Dense to finish it.
+
+    Returns ``(tensor, dense)``: the input of a final ``Activation`` layer with ``dense=None``;
+    the input of a final ``Dense(..., activation=sigmoid/softmax)`` with that layer (its kernel
+    and bias are applied without the activation); else the model output itself.
+    """
+    last = model.layers[-1]
+    name = getattr(getattr(last, "activation", None), "__name__", "")
+    if name in ("sigmoid", "softmax") and sites.get(id(last), (None, None))[1] is output:
+        if isinstance(last, keras.layers.Activation):
+            return sites[id(last)][0], None
+        if isinstance(last, keras.layers.Dense):
+            return sites[id(last)][0], last
+    return output, None
+
+
+def _split_models(model, path):
+    """Two models sharing ``model``'s weights: ``images -> A`` and ``[images, A] -> logits``.
+
+    ``A`` is the output of the layer at the end of ``path`` (inside nested models when the path
+    is longer than one). The head takes the images too, so skip connections that bypass the
+    chosen layer still reach the output; only ``A`` is differentiated.
+    """
     cache = _CAM_MODELS.setdefault(model, {})
     key = tuple(id(layer) for layer in path)
-    if key not in cache:
-        if len(model.inputs) != 1:
-            raise ValueError(f"grad_cam supports single-input models; {model.name!r} has "
-                             f"{len(model.inputs)} inputs.")
-        image_in = keras.Input(shape=model.inputs[0].shape[1:], name="images")
-        eps_in = keras.Input(shape=path[-1].output.shape[1:], name="eps")
-        stash: list = []
-        outputs = _trace(model, image_in, path, eps_in, stash)
-        if not stash:
-            raise ValueError(f"Layer {path[-1].name!r} is not on the path from the input to "
-                             "the output of the model.")
-        if isinstance(outputs, (list, tuple)):
-            raise ValueError("grad_cam supports single-output models.")
-        cache[key] = keras.Model([image_in, eps_in], [stash[-1], outputs],
-                                 name=f"{model.name}_gradcam")
+    if key in cache:
+        return cache[key]
+    if getattr(model, "inputs", None) is None:
+        raise TypeError(f"Cannot explain {type(model).__name__} {model.name!r}: use a "
+                        "functional or sequential model.")
+    image_in = keras.Input(shape=model.inputs[0].shape[1:], name="images")
+    feature_in = keras.Input(shape=path[-1].output.shape[1:], name="features")
+    containers = (model,) + tuple(path[:-1])
+    graphs = [_call_sites(container) for container in containers]
+    for (_, _, sites), inner in zip(graphs, path):
+        if id(inner) not in sites:
+            raise ValueError(f"Layer {inner.name!r} is not on the path from the input to the "
+                             f"output of {model.name!r}.")
+    # Walk in: from the images to the input of each nested model, then to the chosen layer.
+    x, container_inputs = image_in, []
+    for (start, _, sites), inner in zip(graphs, path):
+        container_inputs.append(x)
+        x = keras.Model(start, sites[id(inner)][1 if inner is path[-1] else 0])(x)
+    features = x
+    # Walk out: from the chosen layer's output to each container's output; the outermost one
+    # stops before its final activation.
+    logit, dense = _logit_site(model, graphs[0][2], graphs[0][1])
+    y = feature_in
+    for depth in range(len(containers) - 1, -1, -1):
+        start, output, sites = graphs[depth]
+        end = logit if depth == 0 else output
+        y = keras.Model([start, sites[id(path[depth])][1]], end)([container_inputs[depth], y])
+    head = keras.Model([image_in, feature_in], y, name=f"{model.name}_head")
+    # One function object per head, so that JAX compiles its gradient once.
+    cache[key] = (keras.Model(image_in, features, name=f"{model.name}_features"), head, dense,
+                  functools.partial(_class_logit, head=head))
     return cache[key]
 
 
-def score_gradients(cam_model, images, eps_shape, class_index=0):
-    """Feature maps and the gradient of one output column with respect to them.
+def _class_logit(features, images, head_trainable, head_frozen, kernel, bias, column,
+                 head=None):
+    """Sum over the batch of one class logit; differentiated with respect to ``features``."""
+    (logits), _ = head.stateless_call(head_trainable, head_frozen, [images, features],
+                                      training=False)
+    logits = keras.ops.cast(logits, "float32")
+    if kernel is not None:
+        logits = keras.ops.matmul(logits, keras.ops.cast(kernel, "float32"))
+        if bias is not None:
+            logits = logits + keras.ops.cast(bias, "float32")
+    logits = keras.ops.reshape(logits, (keras.ops.shape(logits)[0], -1))
+    # The sum over the batch gives every image its own gradient: images do not interact at
+    # inference (batch norm uses its moving statistics).
+    return keras.ops.sum(logits * column)
 
-    One function for all backends: TensorFlow uses ``tf.GradientTape``, JAX ``jax.grad``,
-    PyTorch ``torch.autograd``.
+
+def score_gradients(model, images, path, class_index=0):
+    """Feature maps and the gradient of one class LOGIT with respect to them.
+
+    The logit is the score before the final sigmoid/softmax: a saturated probability has a
+    gradient that underflows to zero, its logit does not. The gradient comes from
+    :func:`xraykit.autodiff.value_and_grad` (every backend behind one function).
 
     Args:
-        cam_model: A model ``[images, eps] -> [features, predictions]`` as built internally by
-            :func:`grad_cam`.
+        model: A built single-input, single-output Keras model.
         images: Float32 array ``(N, H, W, C)``.
-        eps_shape: Shape of the feature map without the batch axis.
+        path: The layer chain from :func:`conv_layer_path`.
         class_index: Column of the prediction to explain.
 
     Returns:
         ``(features, gradients)``: two float32 NumPy arrays ``(N, h, w, c)``.
-
-    Raises:
-        NotImplementedError: For a backend other than TensorFlow, JAX or PyTorch.
     """
-    backend = keras.backend.backend()
-    zeros = np.zeros((len(images),) + tuple(eps_shape), np.float32)
-
-    def score(outputs):
-        outputs = keras.ops.reshape(outputs, (keras.ops.shape(outputs)[0], -1))
-        # The sum over the batch gives every image its own gradient: images do not interact
-        # at inference (batch norm uses its moving statistics).
-        return keras.ops.sum(keras.ops.cast(outputs[:, class_index], "float32"))
-
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.convert_to_tensor(images)
-        eps = tf.convert_to_tensor(zeros)
-        with tf.GradientTape() as tape:
-            tape.watch(eps)
-            features, outputs = cam_model([x, eps], training=False)
-            total = score(outputs)
-        grads = tape.gradient(total, eps)
-        return (np.asarray(features, dtype=np.float32), np.asarray(grads, dtype=np.float32))
-    if backend == "jax":
-        import jax
-
-        fn = _JAX_GRADS.get(cam_model)
-        if fn is None:
-            # One jit-compiled function (weights passed as arguments, not baked in as
-            # constants): eager JAX dispatches and compiles op by op, which is slow.
-            def grads_of(trainable, non_trainable, x, eps):
-                def total(eps):
-                    (features, outputs), _ = cam_model.stateless_call(
-                        trainable, non_trainable, [x, eps], training=False)
-                    return score(outputs), features
-
-                return jax.grad(total, has_aux=True)(eps)
-
-            fn = _JAX_GRADS[cam_model] = jax.jit(grads_of)
-        grads, features = fn([v.value for v in cam_model.trainable_variables],
-                             [v.value for v in cam_model.non_trainable_variables],
-                             jax.numpy.asarray(images), jax.numpy.asarray(zeros))
-        return (np.asarray(features, dtype=np.float32), np.asarray(grads, dtype=np.float32))
-    if backend == "torch":
-        import torch
-
-        device = keras.backend.get_device() if hasattr(keras.backend, "get_device") else None
-        x = torch.as_tensor(images, device=device)
-        eps = torch.zeros(zeros.shape, device=device, requires_grad=True)
-        features, outputs = cam_model([x, eps], training=False)
-        total = score(outputs)
-        (grads,) = torch.autograd.grad(total, eps)
-        return (features.detach().float().cpu().numpy(), grads.detach().float().cpu().numpy())
-    raise NotImplementedError(f"grad_cam supports the tensorflow, jax and torch backends, "
-                              f"not {backend!r}.")
+    features_model, head, dense, fn = _split_models(model, path)
+    features = np.asarray(keras.ops.convert_to_numpy(features_model(images, training=False)),
+                          np.float32)
+    n_out = int(dense.units if dense is not None else np.prod(head.outputs[0].shape[1:]))
+    column = np.eye(n_out, dtype=np.float32)[class_index]
+    kernel = dense.kernel.value if dense is not None else None
+    bias = dense.bias.value if dense is not None and dense.use_bias else None
+    _, grads = value_and_grad(fn, features, images,
+                              [v.value for v in head.trainable_variables],
+                              [v.value for v in head.non_trainable_variables],
+                              kernel, bias, column)
+    return features, np.asarray(grads, np.float32)
 
 
 def _upsample(maps: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -256,9 +275,9 @@ def grad_cam(model, images, layer_name: str | None = None, class_index: int = 0,
         layer_name: Feature-map layer to explain; ``None`` picks the last 4-D layer, inside a
             nested backbone if there is one (see :func:`conv_layer_path`).
         class_index: Output column to explain (0 for a binary model; the label or class
-            index for multilabel/multiclass models). The score is the model's output (a
-            probability), whose gradient differs from the logit's only by a positive factor
-            per image, which the per-image scaling removes.
+            index for multilabel/multiclass models). The score differentiated is the class
+            logit (before a final sigmoid/softmax), so a saturated, confident prediction
+            still gets a map.
         batch_size: Images per gradient computation.
 
     Returns:
@@ -283,12 +302,10 @@ def grad_cam(model, images, layer_name: str | None = None, class_index: int = 0,
     n_out = int(np.prod([d for d in model.outputs[0].shape[1:] if d is not None]) or 1)
     if not 0 <= class_index < n_out:
         raise ValueError(f"class_index={class_index} but the model has {n_out} output(s).")
-    cam_model = _cam_model(model, path)
-    eps_shape = tuple(cam_model.inputs[1].shape[1:])
     maps = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
-        features, grads = score_gradients(cam_model, batch, eps_shape, class_index)
+        features, grads = score_gradients(model, batch, path, class_index)
         weights = grads.mean(axis=(1, 2), keepdims=True)  # (n, 1, 1, c)
         maps.append(np.maximum((weights * features).sum(axis=-1), 0.0))
     cams = _upsample(np.concatenate(maps).astype(np.float32), images.shape[1], images.shape[2])

@@ -1,4 +1,4 @@
-"""Every custom Keras object of xraykit (layers, losses, metrics), registered for saving and loading.
+"""Every custom Keras object of xraykit (layers, losses, metrics), registered for saving/loading.
 
 A ``.keras`` file names its custom objects (``"xraykit>PerImageMinMax"``) and Keras finds them only
 if their class was registered in the *loading* process. Keeping them all in this one module makes
@@ -60,6 +60,7 @@ class PerImageStandardize(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def call(self, inputs):
+        """Applies the layer."""
         x = ops.cast(inputs, self.compute_dtype)
         axes = tuple(range(1, len(x.shape)))
         mean = ops.mean(x, axis=axes, keepdims=True)
@@ -67,9 +68,11 @@ class PerImageStandardize(keras.layers.Layer):
         return (x - mean) / ops.maximum(std, self.epsilon)
 
     def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
         return input_shape
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
@@ -87,6 +90,7 @@ class PerImageMinMax(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def call(self, inputs):
+        """Applies the layer."""
         x = ops.cast(inputs, self.compute_dtype)
         axes = tuple(range(1, len(x.shape)))
         lo = ops.min(x, axis=axes, keepdims=True)
@@ -94,15 +98,17 @@ class PerImageMinMax(keras.layers.Layer):
         return (x - lo) / ops.maximum(hi - lo, self.epsilon)
 
     def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
         return input_shape
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
 @_register
 class Window(keras.layers.Layer):
-    """Window/level inside a model: maps ``[center - width/2, center + width/2]`` to [0, 1], clipped.
+    """Window/level inside a model: ``[center - width/2, center + width/2]`` to [0, 1], clipped.
 
     Args:
         center: Window center, in input units.
@@ -120,13 +126,16 @@ class Window(keras.layers.Layer):
         self.center, self.width = float(center), float(width)
 
     def call(self, inputs):
+        """Applies the layer."""
         x = ops.cast(inputs, self.compute_dtype)
         return ops.clip((x - (self.center - self.width / 2.0)) / self.width, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
         return input_shape
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         return {**super().get_config(), "center": self.center, "width": self.width}
 
 
@@ -155,17 +164,20 @@ class ToRGB(keras.layers.Layer):
         self.mode = backbone_convention(backbone)
 
     def call(self, inputs):
-        from xraykit.preprocessing import _apply_convention
+        """Applies the layer."""
+        from xraykit.preprocessing import to_backbone_range
 
         x = ops.cast(inputs, self.compute_dtype)
         if x.shape[-1] == 1:
             x = ops.concatenate([x, x, x], axis=-1)
-        return _apply_convention(x, self.mode, ops)
+        return to_backbone_range(x, self.mode)
 
     def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
         return tuple(input_shape[:-1]) + (3,)
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         return {**super().get_config(), "backbone": self.backbone}
 
 
@@ -187,6 +199,7 @@ class ClipToUnit(keras.layers.ReLU):
         super().__init__(max_value=1.0, **kwargs)
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         config = super().get_config()
         for fixed in ("max_value", "negative_slope", "threshold"):
             config.pop(fixed, None)
@@ -213,6 +226,7 @@ class _LegacyXRVScale(keras.layers.Rescaling):
         self.maxval = float(maxval)
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         config = super().get_config()
         config.pop("scale", None)
         config.pop("offset", None)
@@ -220,6 +234,7 @@ class _LegacyXRVScale(keras.layers.Rescaling):
 
     @classmethod
     def from_config(cls, config):
+        """Rebuilds the object from :meth:`get_config`'s output."""
         return cls(**config)
 
 
@@ -239,7 +254,8 @@ def _set_bce_options(loss, positive_weight, negative_weight, from_logits, label_
                          ("negative_weight", negative_weight)):
         array = np.asarray(value, dtype=np.float64)
         if array.ndim > 1 or np.any(~np.isfinite(array)) or np.any(array < 0):
-            raise ValueError(f"{label} must be a non-negative float or a list of them; got {value!r}.")
+            raise ValueError(f"{label} must be a non-negative float or a list of them; "
+                             f"got {value!r}.")
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
     loss.positive_weight = _to_list(positive_weight)
@@ -248,7 +264,8 @@ def _set_bce_options(loss, positive_weight, negative_weight, from_logits, label_
     loss.label_smoothing = float(label_smoothing)
 
 
-def _elementwise_bce(y_true, y_pred, positive_weight, negative_weight, from_logits, label_smoothing):
+def _elementwise_bce(y_true, y_pred, positive_weight, negative_weight, from_logits,
+                     label_smoothing):
     """``-(w+ y log p + w- (1 - y) log(1 - p))`` per element (same clipping as Keras)."""
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -319,6 +336,7 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         return cls(weights[:, 1].tolist(), weights[:, 0].tolist(), **kwargs)
 
     def call(self, y_true, y_pred):
+        """Applies the layer."""
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.cast(y_true, y_pred.dtype)
         values = _elementwise_bce(y_true, y_pred, self.positive_weight, self.negative_weight,
@@ -326,6 +344,7 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         return ops.mean(values, axis=-1)
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         config = super().get_config()
         config.update(positive_weight=self.positive_weight, negative_weight=self.negative_weight,
                       from_logits=self.from_logits, label_smoothing=self.label_smoothing)
@@ -378,6 +397,7 @@ class MaskedBinaryCrossentropy(keras.losses.Loss):
         return cls(weights[:, 1].tolist(), weights[:, 0].tolist(), **kwargs)
 
     def call(self, y_true, y_pred):
+        """Applies the layer."""
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.cast(y_true, y_pred.dtype)
         known = ops.logical_and(ops.logical_not(ops.isnan(y_true)), y_true >= 0)
@@ -392,6 +412,7 @@ class MaskedBinaryCrossentropy(keras.losses.Loss):
         return per_sample * batch / n_known
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         config = super().get_config()
         config.update(positive_weight=self.positive_weight, negative_weight=self.negative_weight,
                       from_logits=self.from_logits, label_smoothing=self.label_smoothing)
@@ -421,6 +442,7 @@ class Specificity(keras.metrics.Metric):
         self.false_positives = self.add_variable(shape=(), initializer="zeros", name="fp")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Accumulates the statistics of one batch."""
         y_true = ops.cast(ops.reshape(y_true, ops.shape(y_pred)), "float32")
         predicted = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold),
                              "float32")
@@ -433,14 +455,17 @@ class Specificity(keras.metrics.Metric):
         self.false_positives.assign_add(ops.sum(negative * predicted * weight))
 
     def result(self):
+        """The metric value."""
         total = self.true_negatives + self.false_positives
         return ops.where(total > 0, self.true_negatives / ops.maximum(total, 1e-12), 0.0)
 
     def reset_state(self):
+        """Clears the accumulated statistics."""
         self.true_negatives.assign(0.0)
         self.false_positives.assign(0.0)
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         return {**super().get_config(), "threshold": self.threshold}
 
 
@@ -461,10 +486,12 @@ class SparseAUC(keras.metrics.AUC):
         self.num_classes = int(num_classes)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Accumulates the statistics of one batch."""
         y_true = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
         return super().update_state(y_true, y_pred, sample_weight=sample_weight)
 
     def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
         config = super().get_config()
         for key in ("multi_label", "num_labels", "label_weights", "from_logits"):
             config.pop(key, None)

@@ -24,15 +24,16 @@ ImageNet backbones (``densenet121``, ``resnet50v2``, ``efficientnetv2b0``, ``con
 ``mobilenetv3small``) come from ``keras.applications``:
 
 * grayscale is repeated to 3 channels (ImageNet weights expect RGB);
-* the [0, 1] input is mapped to each backbone's own convention: ``"torch"`` mean/std
-  normalization for DenseNet, [-1, 1] for ResNetV2, and [0, 255] for EfficientNetV2, ConvNeXt
-  and MobileNetV3 (which rescale internally);
+* :func:`xraykit.preprocessing.backbone_range_layer` maps [0, 1] to the backbone's own
+  convention, read from ``keras.applications.imagenet_utils.preprocess_input``: ``"torch"``
+  mean/std for DenseNet, [-1, 1] for ResNetV2, and [0, 255] for EfficientNetV2, ConvNeXt and
+  MobileNetV3 (which rescale internally);
 * images smaller than the backbone's minimum input (32 px) are **upsampled inside the model**
   with a bilinear ``Resizing`` layer, so 28 px PneumoniaMNIST works (at 32 px the final
   feature map is 1x1: fine for teaching, not for accuracy; use 64 px or more on a GPU);
 * ``weights="imagenet"`` downloads the weights with ``keras.utils.get_file`` (cached in
-  ``~/.keras/models``); offline, a clear message is printed and the backbone starts from random
-  weights (``weights=None``).
+  ``~/.keras/models``); offline, a warning says so and the backbone starts from random weights
+  (``weights=None``).
 
 Saving and loading: the models built here (augmentation presets included) use only built-in Keras
 layers. A model that also holds an xraykit layer (``xraykit.preprocessing.PerImageStandardize``,
@@ -46,10 +47,12 @@ layers. A model that also holds an xraykit layer (``xraykit.preprocessing.PerIma
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import keras
 
 import xraykit.keras_objects  # noqa: F401  (registers xraykit's custom objects for load_model)
+from xraykit.preprocessing import backbone_convention, backbone_range_layer
 from xraykit.tasks import check_task
 
 
@@ -62,14 +65,16 @@ class ModelSpec:
         kind: ``"scratch"`` or ``"backbone"``.
         description: One line for tables.
         min_size: Smallest input side the network accepts (smaller inputs are upsampled).
-        preprocessing: How [0, 1] inputs are mapped for the network.
+        preprocessing: How [0, 1] inputs are mapped for the network: the backbone's mode in
+            :data:`xraykit.preprocessing.BACKBONE_CONVENTIONS` (``"unit"`` for from-scratch
+            nets).
     """
 
     name: str
     kind: str
     description: str
     min_size: int = 8
-    preprocessing: str = "none"
+    preprocessing: str = "unit"
 
 
 _SPECS = {
@@ -80,15 +85,20 @@ _SPECS = {
     "resnet_small": ModelSpec("resnet_small", "scratch",
                               "ResNet style: residual basic blocks with identity shortcuts"),
     "densenet121": ModelSpec("densenet121", "backbone",
-                             "DenseNet-121 (CheXNet's choice), 7.0M params", 32, "torch"),
+                             "DenseNet-121 (CheXNet's choice), 7.0M params", 32,
+                             backbone_convention("densenet121")),
     "resnet50v2": ModelSpec("resnet50v2", "backbone",
-                            "ResNet-50 v2 (pre-activation), 23.6M params", 32, "tf"),
+                            "ResNet-50 v2 (pre-activation), 23.6M params", 32,
+                            backbone_convention("resnet50v2")),
     "efficientnetv2b0": ModelSpec("efficientnetv2b0", "backbone",
-                                  "EfficientNetV2-B0, 5.9M params", 32, "0-255"),
+                                  "EfficientNetV2-B0, 5.9M params", 32,
+                                  backbone_convention("efficientnetv2b0")),
     "convnext_tiny": ModelSpec("convnext_tiny", "backbone",
-                               "ConvNeXt-Tiny, 27.8M params", 32, "0-255"),
+                               "ConvNeXt-Tiny, 27.8M params", 32,
+                               backbone_convention("convnext_tiny")),
     "mobilenetv3small": ModelSpec("mobilenetv3small", "backbone",
-                                  "MobileNetV3-Small, 0.9M params", 32, "0-255"),
+                                  "MobileNetV3-Small, 0.9M params", 32,
+                                  backbone_convention("mobilenetv3small")),
 }
 
 _APPLICATIONS = {
@@ -98,11 +108,6 @@ _APPLICATIONS = {
     "convnext_tiny": "ConvNeXtTiny",
     "mobilenetv3small": "MobileNetV3Small",
 }
-
-# keras.applications.densenet.preprocess_input uses mode "torch": x/255, then ImageNet mean/std.
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def list_models(kind: str | None = None) -> list[str]:
     """Names accepted by :func:`build_model`.
@@ -223,18 +228,6 @@ def _resnet_small(x, width, depth, reg, bn_momentum, seed):
 _SCRATCH = {"small_cnn": _small_cnn, "vgg_small": _vgg_small, "resnet_small": _resnet_small}
 
 
-def _to_backbone_range(x, name):
-    """Maps [0, 1] RGB to the value range a keras.applications backbone expects."""
-    mode = _SPECS[name].preprocessing
-    if mode == "torch":  # DenseNet: (x - mean) / std per channel
-        return keras.layers.Normalization(
-            mean=list(_IMAGENET_MEAN), variance=[s * s for s in _IMAGENET_STD],
-            name="imagenet_normalization")(x)
-    if mode == "tf":  # ResNetV2: [-1, 1]
-        return keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(x)
-    return keras.layers.Rescaling(255.0, name="to_0_255")(x)  # models that preprocess inside
-
-
 def _application(name, shape, weights):
     """Instantiates a keras.applications backbone, falling back to random weights offline."""
     constructor = getattr(keras.applications, _APPLICATIONS[name])
@@ -245,10 +238,11 @@ def _application(name, shape, weights):
         return constructor(weights=weights, **kwargs), weights
     except Exception as err:  # URLError, HTTPError, socket errors, hash mismatch...
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"Could not load {weights!r} weights for {name} ({reason}).\n"
-              f"Continuing with random weights (weights=None): this is training from scratch, "
-              f"not transfer learning. Connect to the internet (the weights are cached in "
-              f"~/.keras/models afterwards) or copy the file there to use pretrained weights.")
+        warnings.warn(f"Could not load {weights!r} weights for {name} ({reason}). Continuing "
+                      "with random weights (weights=None): this is training from scratch, not "
+                      "transfer learning. Connect to the internet (the weights are cached in "
+                      "~/.keras/models afterwards) or copy the file there to use pretrained "
+                      "weights.", stacklevel=3)
         return constructor(weights=None, **kwargs), None
 
 
@@ -302,7 +296,7 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
             ``"multiclass"`` (softmax).
         num_classes: Outputs: 1 for binary, the number of labels or classes otherwise.
         weights: ``None`` (random init) or ``"imagenet"`` (backbones only; falls back to
-            ``None`` with a message when the download fails).
+            ``None`` with a warning when the download fails).
         dropout: Dropout rate before the last layer (and in VGG's dense layer).
         l2: L2 weight penalty on conv/dense kernels (from-scratch nets and the head).
         l1: L1 weight penalty on conv/dense kernels (from-scratch nets and the head).
@@ -362,7 +356,8 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
                                       interpolation="bilinear", name="upsample")(x)
         if input_shape[-1] == 1:
             x = keras.layers.Concatenate(axis=-1, name="gray_to_rgb")([x, x, x])
-        x = _to_backbone_range(x, name)
+        # Built-in layers only, so the saved model loads without xraykit.
+        x = backbone_range_layer(name)(x)
         backbone, loaded = _application(name, tuple(x.shape[1:]), weights)
         backbone.name = "backbone"
         # With pretrained weights keep BatchNorm in inference mode (Keras transfer-learning
@@ -376,6 +371,13 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
     activation = "softmax" if task == "multiclass" else "sigmoid"
     outputs = keras.layers.Activation(activation, dtype="float32", name="output")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _walk_layers(layer):
+    """Yields ``layer`` and, for a nested model, every layer inside it (public ``.layers``)."""
+    yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from _walk_layers(sub)
 
 
 def _is_head(layer) -> bool:
@@ -403,11 +405,10 @@ def set_trainable(model: keras.Model, backbone: bool = False,
         if _is_head(layer) or isinstance(layer, keras.layers.InputLayer):
             layer.trainable = True
             continue
-        layer.trainable = backbone
-        if backbone and freeze_batch_norm:
-            for sub in layer._flatten_layers(include_self=True, recursive=True):
-                if isinstance(sub, keras.layers.BatchNormalization):
-                    sub.trainable = False
+        # Parents before children, so a nested model's setting does not undo its BN layers'.
+        for sub in _walk_layers(layer):
+            frozen_bn = isinstance(sub, keras.layers.BatchNormalization) and freeze_batch_norm
+            sub.trainable = backbone and not frozen_bn
     return model
 
 

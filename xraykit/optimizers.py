@@ -21,6 +21,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from xraykit.autodiff import value_and_grad
+
 OPTIMIZERS = {
     "sgd": ("SGD", {"momentum": 0.0}),
     "momentum": ("SGD", {"momentum": 0.9}),
@@ -137,7 +139,8 @@ def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, schedule=Non
         raise ValueError(f"Unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}.")
     if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         if schedule not in (None, "constant"):
-            raise ValueError("Give either a LearningRateSchedule as learning_rate or schedule=, not both.")
+            raise ValueError("Give either a LearningRateSchedule as learning_rate or schedule=, "
+                             "not both.")
         schedule = learning_rate
     elif not isinstance(learning_rate, (int, float)) or learning_rate <= 0:
         raise ValueError(f"learning_rate must be a positive number or a LearningRateSchedule; "
@@ -149,7 +152,8 @@ def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, schedule=Non
     args = dict(defaults)
     if momentum is not None:
         if class_name not in ("SGD", "RMSprop"):
-            raise ValueError(f"momentum does not apply to {name!r} (only SGD variants and RMSprop).")
+            raise ValueError(f"momentum does not apply to {name!r} (only SGD variants and "
+                             "RMSprop).")
         args["momentum"] = float(momentum)
     if nesterov is not None:
         if class_name != "SGD":
@@ -165,6 +169,27 @@ def make_optimizer(name: str = "adam", learning_rate: float = 1e-3, schedule=Non
     return getattr(keras.optimizers, class_name)(learning_rate=lr, **args)
 
 
+def schedule_of(optimizer):
+    """The ``LearningRateSchedule`` an optimizer was built with, or ``None`` for a constant rate.
+
+    Read from the optimizer's public config (``optimizer.learning_rate`` gives only the current
+    value); a ``LossScaleOptimizer`` (mixed precision) is looked through.
+
+    Args:
+        optimizer: A Keras optimizer.
+
+    Returns:
+        The schedule, or ``None``.
+    """
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    config = inner.get_config().get("learning_rate")
+    if isinstance(config, keras.optimizers.schedules.LearningRateSchedule):
+        return config
+    if isinstance(config, dict):
+        return keras.optimizers.schedules.deserialize(config)
+    return None
+
+
 def learning_rates(optimizer_or_schedule, steps: int) -> np.ndarray:
     """The learning rate at each step ``0 .. steps - 1`` (for plotting schedules).
 
@@ -177,11 +202,11 @@ def learning_rates(optimizer_or_schedule, steps: int) -> np.ndarray:
     """
     lr = optimizer_or_schedule
     if isinstance(lr, keras.optimizers.Optimizer):
-        lr = getattr(lr, "inner_optimizer", lr)  # unwrap a LossScaleOptimizer
-        lr = lr._learning_rate  # the schedule, or a variable for constant rates
+        lr = schedule_of(lr) or lr.learning_rate
     if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
         try:  # Keras' built-in schedules are element-wise: one vectorised call is much faster
-            values = np.asarray(ops.convert_to_numpy(lr(ops.arange(steps, dtype="float32"))), np.float64)
+            values = ops.convert_to_numpy(lr(ops.arange(steps, dtype="float32")))
+            values = np.asarray(values, np.float64)
             if values.shape == (steps,):
                 return values
         except Exception:  # a schedule that only takes a scalar step (e.g. uses ops.cond)
@@ -253,7 +278,7 @@ def _suggest(lrs, smoothed):
 def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0,
                   steps: int = 100, batch_size: int = 64, smoothing: float = 0.9,
                   diverge_factor: float = 4.0, method: str = "min/10", seed: int = 0,
-                  verbose: bool = False) -> LRRangeResult:
+                  verbose: bool = False, callback=None) -> LRRangeResult:
     """The learning-rate range test (Smith 2017; fastai's "LR finder").
 
     Trains the compiled model for ``steps`` mini-batches while the learning rate grows
@@ -277,7 +302,9 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
         method: ``"min/10"`` (a decade below the lowest loss, the robust default) or
             ``"steepest"`` (where the loss falls fastest).
         seed: Seed of the batch order.
-        verbose: Print progress every 10 % of steps.
+        verbose: Show a ``keras.utils.Progbar`` with the learning rate and smoothed loss.
+        callback: Optional function ``callback(step, lr, smoothed_loss)`` called after every
+            step (to log or plot the sweep as it runs).
 
     Returns:
         An :class:`LRRangeResult` (also indexable like a dict).
@@ -290,8 +317,7 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
         raise ValueError("lr_range_test needs a compiled model: call compile_model(...) or "
                          "model.compile(optimizer=..., loss=...) first.")
     optimizer = model.optimizer
-    inner = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer (mixed precision)
-    if isinstance(getattr(inner, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule):
+    if schedule_of(optimizer) is not None:
         raise ValueError("lr_range_test needs an optimizer with a constant learning rate: compile "
                          "with make_optimizer(name) (no schedule) for the test, then build the "
                          "schedule around the suggested learning rate.")
@@ -303,7 +329,8 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
         raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
     x, labels = _xy(data) if y is None else (np.asarray(data), np.asarray(y))
     if len(x) != len(labels) or len(x) == 0:
-        raise ValueError(f"x and y must be non-empty and of equal length; got {len(x)} and {len(labels)}.")
+        raise ValueError(f"x and y must be non-empty and of equal length; got {len(x)} and "
+                         f"{len(labels)}.")
     batch_size = min(int(batch_size), len(x))
 
     if not optimizer.built:
@@ -317,6 +344,7 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
     factor = (max_lr / min_lr) ** (1.0 / (steps - 1))
     lrs, raw, smoothed = [], [], []
     average, best, stopped = 0.0, np.inf, False
+    progress = keras.utils.Progbar(steps, stateful_metrics=["lr", "loss"]) if verbose else None
     try:
         for step in range(steps):
             lr = min_lr * factor**step
@@ -336,8 +364,10 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
             value = average / (1.0 - smoothing ** (step + 1)) if smoothing else loss
             smoothed.append(value)
             best = min(best, value)
-            if verbose and step % max(1, steps // 10) == 0:
-                print(f"step {step:4d}  lr {lr:.2e}  loss {value:.4f}")
+            if progress is not None:
+                progress.update(step + 1, values=[("lr", lr), ("loss", value)])
+            if callback is not None:
+                callback(step, lr, value)
             if step > 5 and value > diverge_factor * best:
                 stopped = True
                 break
@@ -352,7 +382,8 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
     lrs_a = np.asarray(lrs[: len(smoothed)], np.float64)
     smoothed_a = np.asarray(smoothed, np.float64)
     if len(smoothed_a) == 0:
-        raise ValueError(f"The loss was not finite even at min_lr={min_lr}: check the data and labels.")
+        raise ValueError(f"The loss was not finite even at min_lr={min_lr}: check the data and "
+                         "labels.")
     min_loss_lr, steepest_lr = _suggest(lrs_a, smoothed_a)
     suggested = steepest_lr if method == "steepest" else min_loss_lr / 10.0
     return LRRangeResult(lrs=lrs_a, losses=smoothed_a, raw_losses=np.asarray(raw, np.float64),
@@ -413,36 +444,6 @@ def surface_grid(loss_fn, xlim, ylim, n: int = 120):
     return xs, ys, np.asarray(z, np.float64).reshape(n, n)
 
 
-_JAX_GRADS: dict = {}
-
-
-def _value_and_grad(fn, w: np.ndarray):
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        if fn not in _JAX_GRADS:
-            _JAX_GRADS[fn] = jax.jit(jax.value_and_grad(fn))
-        value, grad = _JAX_GRADS[fn](jax.numpy.asarray(w))
-        return float(value), np.asarray(grad)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        t = tf.convert_to_tensor(w)
-        with tf.GradientTape() as tape:
-            tape.watch(t)
-            value = fn(t)
-        return float(value), tape.gradient(value, t).numpy()
-    if backend == "torch":
-        import torch
-
-        t = torch.tensor(w, requires_grad=True)
-        value = fn(t)
-        value.backward()
-        return float(value.detach()), t.grad.numpy()
-    raise NotImplementedError(f"optimizer_trajectory does not support the {backend!r} backend.")
-
-
 def optimizer_trajectory(name, loss_fn, start=None, steps: int = 100,
                          learning_rate: float | None = None, **kwargs) -> np.ndarray:
     """Runs a real Keras optimizer on a 2-D loss and returns the path of the parameters.
@@ -481,7 +482,7 @@ def optimizer_trajectory(name, loss_fn, start=None, steps: int = 100,
     path = [np.asarray(start, np.float64)]
     for _ in range(steps):
         point = ops.convert_to_numpy(weights.value).astype(np.float32)
-        _, grad = _value_and_grad(fn, point)
+        _, grad = value_and_grad(fn, point)
         if not np.all(np.isfinite(grad)):
             break
         optimizer.apply_gradients([(ops.convert_to_tensor(grad.astype(np.float32)), weights)])

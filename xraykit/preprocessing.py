@@ -9,27 +9,27 @@ Input convention: images are float ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W, 1)``
 every xraykit loader returns them. Functions that rely on that range check it with
 :func:`check_unit_range` and fail with a message that says how to fix the input.
 
-========================  ==========================  ==============================================
+========================  ==========================  =========================================
 operation                 NumPy                       Keras layer (inside a model)
-========================  ==========================  ==============================================
+========================  ==========================  =========================================
 range check               ``check_unit_range``        —
 min–max to [0, 1]         ``minmax``                  ``PerImageMinMax``
 per-image z-score         ``zscore``                  ``PerImageStandardize``
-dataset mean/std          ``dataset_stats``           ``dataset_normalizer`` (``keras.layers.Normalization.adapt``)
+dataset mean/std          ``dataset_stats``           ``dataset_normalizer`` (``Normalization``)
 TorchXRayVision scale     ``xrv_scale``               ``XRVScale`` (``keras.layers.Rescaling``)
-histogram equalization    ``equalize_hist``           ``keras.layers.Equalization(value_range=(0, 1))``
-CLAHE                     ``clahe``                   ``clahe_layer`` (``keras.layers.ContrastLimitedAdaptiveHistogramEqualization``)
+histogram equalization    ``equalize_hist``           ``keras.layers.Equalization``
+CLAHE                     ``clahe``                   ``clahe_layer`` (Keras' CLAHE layer)
 window center/width       ``window``                  ``Window``
 square pad / center-crop  ``resize_batch``            ``resize_layer`` (``keras.layers.Resizing``)
 gray → 3 channels         ``to_rgb``                  ``ToRGB``
-========================  ==========================  ==============================================
+backbone input range      ``to_backbone_range``       ``ToRGB`` (``imagenet_utils``)
+========================  ==========================  =========================================
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import ops
 
 from xraykit.images import resize_square
@@ -38,24 +38,20 @@ from xraykit.keras_objects import PerImageMinMax, PerImageStandardize, ToRGB, Wi
 __all__ = [
     "BACKBONE_CONVENTIONS", "PerImageMinMax", "PerImageStandardize", "ToRGB", "Window", "XRVScale",
     "backbone_convention", "check_unit_range", "clahe", "clahe_layer", "dataset_normalizer",
-    "dataset_stats", "equalize_hist", "minmax", "resize_batch", "resize_layer", "to_rgb", "window",
-    "xrv_scale",
+    "backbone_range_layer", "dataset_stats", "equalize_hist", "minmax", "resize_batch",
+    "resize_layer",
+    "to_backbone_range", "to_rgb", "window", "xrv_scale",
 ]
 
-# ImageNet statistics, RGB order (as keras.applications' "torch" mode uses them).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# "caffe" mode: BGR order, [0, 255] minus these means.
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-
-#: What each ``keras.applications`` backbone expects as input, i.e. what its ``preprocess_input``
-#: would produce from an RGB image in [0, 255]:
+#: What each ``keras.applications`` backbone expects as input, i.e. which mode of
+#: ``keras.applications.imagenet_utils.preprocess_input`` its own ``preprocess_input`` uses on
+#: an RGB image in [0, 255] (the one home of this table: :mod:`xraykit.models` reads it too):
 #:
 #: - ``"unit"``: [0, 1] (our own models; no ImageNet convention)
 #: - ``"raw255"``: [0, 255]; the model rescales inside (``include_preprocessing=True``)
-#: - ``"tf"``: [-1, 1]  (``x / 127.5 - 1``)
-#: - ``"torch"``: ``(x / 255 - mean) / std`` with the ImageNet mean/std, RGB
-#: - ``"caffe"``: RGB → BGR, then ``x - mean`` (ImageNet BGR means), [0, 255] scale
+#: - ``"tf"``: [-1, 1]
+#: - ``"torch"``: [0, 1], then the ImageNet mean/std per channel, RGB
+#: - ``"caffe"``: RGB → BGR, then minus the ImageNet BGR means, [0, 255] scale
 BACKBONE_CONVENTIONS = {
     "unit": "unit",
     "small_cnn": "unit", "vgg_small": "unit", "resnet_small": "unit",
@@ -212,7 +208,7 @@ def dataset_normalizer(x_train) -> keras.layers.Normalization:
 
 
 def xrv_scale(x, maxval: float = 1.0, check: bool = True) -> np.ndarray:
-    """TorchXRayVision's input scale: ``(2 * x / maxval - 1) * 1024``, i.e. [0, maxval] → [-1024, 1024].
+    """TorchXRayVision's input scale: ``(2 * x / maxval - 1) * 1024`` ([0, maxval] → ±1024).
 
     Models pretrained by TorchXRayVision expect this range (their ``xrv.datasets.normalize``).
 
@@ -408,31 +404,74 @@ def backbone_convention(backbone: str) -> str:
                      f"or a mode {list(_MODES)}.")
 
 
-def _apply_convention(rgb, mode: str, xp):
-    """rgb in [0, 1], last axis 3 (RGB). ``xp`` is numpy or keras.ops."""
+def to_backbone_range(rgb, backbone: str):
+    """Maps RGB images in [0, 1] to a backbone's input convention (NumPy or a backend tensor).
+
+    ``keras.applications.imagenet_utils.preprocess_input(rgb * 255, mode=...)`` for the
+    ``"tf"``, ``"torch"`` and ``"caffe"`` conventions; ``* 255`` for backbones that rescale
+    inside; unchanged for ``"unit"``. :class:`ToRGB` calls it inside a model.
+
+    Args:
+        rgb: ``(..., 3)`` RGB values in [0, 1] (not checked, so tensors pass through).
+        backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`).
+
+    Returns:
+        The converted array or tensor (NumPy in, NumPy float32 out).
+
+    Raises:
+        ValueError: For an unknown backbone.
+    """
+    mode = backbone_convention(backbone)
     if mode == "unit":
         return rgb
+    scaled = rgb * 255.0
     if mode == "raw255":
-        return rgb * 255.0
-    if mode == "tf":
-        return rgb * 2.0 - 1.0
-    def const(values):
-        arr = np.asarray(values, dtype=np.float32)
-        return arr if xp is np else ops.convert_to_tensor(arr, dtype=rgb.dtype)
+        return scaled
+    if isinstance(scaled, np.ndarray):
+        scaled = scaled.astype(np.float32)
+    return keras.applications.imagenet_utils.preprocess_input(
+        scaled, data_format="channels_last", mode=mode)
 
-    if mode == "torch":
-        return (rgb - const(IMAGENET_MEAN)) / const(IMAGENET_STD)
+
+def backbone_range_layer(backbone: str, name: str | None = None):
+    """A built-in Keras layer doing :func:`to_backbone_range` on RGB [0, 1] inside a model.
+
+    Its numbers are read from ``keras.applications.imagenet_utils.preprocess_input`` (its output
+    for black and white), and it is a ``keras.layers.Rescaling`` or ``Normalization``, so a saved
+    model loads without xraykit. ``"caffe"`` (a channel swap, not a per-channel affine map) has
+    no such layer: use :class:`ToRGB`.
+
+    Args:
+        backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`).
+        name: Layer name (default: one that says what the layer does).
+
+    Returns:
+        The layer, or ``None`` for the ``"unit"`` convention (nothing to do).
+
+    Raises:
+        ValueError: For an unknown backbone, or a ``"caffe"`` one.
+    """
+    mode = backbone_convention(backbone)
+    if mode == "unit":
+        return None
     if mode == "caffe":
-        bgr = xp.flip(rgb, axis=-1) if xp is np else ops.flip(rgb, axis=-1)
-        return bgr * 255.0 - const(CAFFE_MEAN_BGR)
-    raise ValueError(f"unknown mode {mode!r}")
+        raise ValueError(f"{backbone!r} expects BGR input ('caffe'): use the ToRGB layer.")
+    black, white = (to_backbone_range(np.full((1, 3), v, np.float32), mode)[0] for v in (0, 1))
+    scale = white - black
+    if np.allclose(scale, scale[0]) and np.allclose(black, black[0]):
+        return keras.layers.Rescaling(float(scale[0]), offset=float(black[0]),
+                                      name=name or ("to_0_255" if mode == "raw255"
+                                                    else "to_minus1_1"))
+    std = 1.0 / scale
+    return keras.layers.Normalization(mean=(-black * std).tolist(), variance=(std ** 2).tolist(),
+                                      name=name or "imagenet_normalization")
 
 
 def to_rgb(x, backbone: str = "unit") -> np.ndarray:
-    """Grayscale [0, 1] images → 3 channels in the input convention of a ``keras.applications`` backbone.
+    """Grayscale [0, 1] images → 3 channels in a ``keras.applications`` backbone's convention.
 
     Equivalent to ``keras.applications.<module>.preprocess_input(np.repeat(x, 3, -1) * 255)``
-    for that backbone (see :data:`BACKBONE_CONVENTIONS`).
+    for that backbone (see :data:`BACKBONE_CONVENTIONS` and :func:`to_backbone_range`).
 
     Args:
         x: ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W, 1)`` images in [0, 1].
@@ -444,12 +483,12 @@ def to_rgb(x, backbone: str = "unit") -> np.ndarray:
     Raises:
         ValueError: If the input is outside [0, 1] or the backbone is unknown.
     """
-    mode = backbone_convention(backbone)
+    backbone_convention(backbone)  # an unknown name fails before the range check
     x = check_unit_range(x)
     if x.ndim == 2 or x.shape[-1] != 1:
         x = x[..., None]
     rgb = np.repeat(x, 3, axis=-1)
-    return np.asarray(_apply_convention(rgb, mode, np), dtype=np.float32)
+    return np.asarray(to_backbone_range(rgb, backbone), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,10 +25,10 @@ import os
 import pathlib
 import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
-from keras import ops
 
 from xraykit.keras_objects import SparseAUC, Specificity
 from xraykit.losses import MaskedBinaryCrossentropy, WeightedBinaryCrossentropy, get_loss
@@ -183,9 +183,11 @@ class EpochTimer(keras.callbacks.Callback):
         self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Keras callback hook: an epoch starts."""
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras callback hook: an epoch ended."""
         self.seconds.append(time.perf_counter() - self._start)
 
 
@@ -271,17 +273,20 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best, self.best_epoch = best, epoch
 
     def on_train_begin(self, logs=None):
+        """Keras callback hook: training starts."""
         self.best = self.best_epoch = self._best_weights = self._first_epoch = None
         if self.save:
             self._finish_interrupted_save()
             self._read_record()
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Keras callback hook: an epoch starts."""
         if self._first_epoch is None:
             self._first_epoch = epoch
             if epoch == 0 and self.best_epoch is not None:  # not a resume: a new run
-                print(f"{self.run_dir}: no interrupted run to resume, starting a new run; "
-                      f"its best.keras and best.json replace the previous run's.")
+                warnings.warn(f"{self.run_dir}: no interrupted run to resume, starting a new "
+                              "run; its best.keras and best.json replace the previous run's.",
+                              stacklevel=2)
                 self.best = self.best_epoch = None
                 self.record_path.unlink()
                 self.model_path.unlink()
@@ -292,6 +297,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         return score > self.best if self.mode == "max" else score < self.best
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras callback hook: an epoch ended."""
         logs = logs or {}
         if self.monitor not in logs:
             raise ValueError(f"fit() watches {self.monitor!r}, but the epoch logs only have "
@@ -314,6 +320,7 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        """Keras callback hook: training ended."""
         if not self.restore_best or self.best_epoch is None:
             return
         if self._best_weights is not None:
@@ -335,9 +342,11 @@ class _ResumableCSVLogger(keras.callbacks.CSVLogger):
         self._opened = False
 
     def on_train_begin(self, logs=None):
+        """Keras callback hook: training starts."""
         self._opened = False
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Keras callback hook: an epoch starts."""
         if not self._opened:
             _drop_history_rows(pathlib.Path(self.filename), first_epoch=epoch)
             super().on_train_begin()
@@ -469,8 +478,9 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
                              f"{class_weight!r}.")
         class_weight = balanced_class_weight(data.y_train, task)
         if _loss_weights_classes(model.loss):
-            print(f"class_weight='balanced' skipped: the loss "
-                  f"{type(model.loss).__name__} already weights the classes.")
+            warnings.warn(f"class_weight='balanced' skipped: the loss "
+                          f"{type(model.loss).__name__} already weights the classes.",
+                          stacklevel=2)
             class_weight = None
 
     run_dir = _prepare_run_dir(run_dir if run_dir is not None else default_run_dir(model.name))
