@@ -1,7 +1,9 @@
 """xraykit: helpers for a Keras 3 course on deep learning for chest X-rays.
 
-Data flows one way: datasets → preprocessing → augmentation → models → training →
-evaluation / explain. Plotting and widgets sit on top.
+Data flows one way: data (datasets, samples, images, dicom, synthetic, tasks) → pixels
+(preprocessing, augmentation) → learning (keras_objects, models, losses, optimizers, autodiff,
+training, tuning, distribute) → judging (evaluation, calibration, explain, inference); plotting and
+widgets sit on top. README.md's "Layout" says what each module owns.
 """
 
 from xraykit import samples  # noqa: F401  (xraykit.samples, for the lessons)
