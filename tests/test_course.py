@@ -68,3 +68,15 @@ def test_kernel_runs_in_the_output_folder(tmp_path):
     run = course.run_notebook(folder / "00_write.ipynb", tmp_path / "out", html=False)
     assert run.status == "ok", run.error
     assert (tmp_path / "out" / "made.txt").exists() and not (folder / "made.txt").exists()
+
+
+def test_stderr_of_cells_is_reported_and_the_kernel_log_kept_apart(tmp_path, capfd):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_noisy.ipynb",
+              ["import sys", "print('quiet')", "print('a red block', file=sys.stderr)"])
+    run = course.run_notebook(folder / "00_noisy.ipynb", tmp_path / "out", html=False)
+    assert run.status == "ok", run.error
+    assert run.stderr == ["cell 3: a red block"]
+    assert "IPKernelApp" not in capfd.readouterr().err  # the kernel's notices go to its log
+    assert (tmp_path / "out" / "00_noisy.kernel.log").is_file()

@@ -146,7 +146,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     (unless set otherwise) so that widgets render as static figures in the saved output. A
     failed notebook is still written, up to the failing cell, so the error can be read in
     context. The kernel runs in ``out_dir``, so whatever a lesson writes lands there (never
-    inside an installed package).
+    inside an installed package); the kernel process's own stderr goes to
+    ``out_dir/<notebook>.kernel.log``.
 
     Args:
         path: The notebook.
@@ -178,15 +179,19 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     os.environ.setdefault("XRAYKIT_STATIC_WIDGETS", "1")
     start = time.perf_counter()
     status, error = "ok", ""
+    # The kernel process's own stderr (jupyter_client's start-up notices, a native crash) goes to
+    # a log beside the executed notebook instead of interleaving with the run's table.
+    kernel_log = out_dir / f"{path.stem}.kernel.log"
     try:
-        nbclient.NotebookClient(
-            notebook, timeout=timeout, kernel_name="python3",
-            resources={"metadata": {"path": str(out_dir)}},
-        ).execute()
+        with open(kernel_log, "w", encoding="utf-8") as log:
+            nbclient.NotebookClient(
+                notebook, timeout=timeout, kernel_name="python3",
+                resources={"metadata": {"path": str(out_dir)}},
+            ).execute(stderr=log)
     except nbclient.exceptions.CellExecutionError as err:
         status, error = "failed", _first_error(notebook) or str(err).strip().splitlines()[-1]
     except Exception as err:  # kernel died, timeout
-        status, error = "failed", f"{type(err).__name__}: {err}"
+        status, error = "failed", f"{type(err).__name__}: {err} (kernel log: {kernel_log})"
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
