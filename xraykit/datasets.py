@@ -22,7 +22,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import warnings
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -42,10 +41,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".
 SPLITS = ("train", "val", "test")
 DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is abandoned
 DOWNLOAD_DEADLINE = 3600  # seconds a whole download may take (a trickling server must not hang)
-
-
-class DataSourceWarning(UserWarning):
-    """:func:`course_data` skipped a data source it could not use, or resized the images."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -823,10 +818,11 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
     """The data a lesson runs on: a local override, else the registry, else synthetic.
 
     Every failure a lesson can meet offline (a missing or unreadable ``data``, no network, a
-    corrupt or unreadable cache entry) leads to the next source, with a
-    :class:`DataSourceWarning` saying why; the last one, synthetic phantoms, comes with a
-    printed banner saying so. A local file whose image size differs from the profile's is
-    resized to the profile's size, with a :class:`DataSourceWarning` saying so.
+    corrupt or unreadable cache entry) leads to the next source, with a printed line saying why;
+    the last one, synthetic phantoms, comes with a printed banner. A local file whose image size
+    differs from the profile's is resized to the profile's size, with a printed line saying so.
+    These are printed, not warned: telling the student where the lesson's data came from is this
+    function's job, and a warning would show in a notebook as an alarming red block.
 
     Args:
         name: Registered dataset, e.g. ``"pneumoniamnist"`` or ``"chestmnist"``.
@@ -857,15 +853,13 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
         ]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            warnings.warn(f"{data}: no {name} file there (looked for "
-                          f"{', '.join(map(str, candidates))}); trying the download instead.",
-                          DataSourceWarning, stacklevel=2)
+            print(f"{data}: no {name} file there (looked for "
+                  f"{', '.join(map(str, candidates))}); trying the download instead.")
         else:
             try:
                 dataset = load_npz(found, name=name)
             except (OSError, ValueError) as err:
-                warnings.warn(f"{found}: cannot be used ({err}); trying the download instead.",
-                              DataSourceWarning, stacklevel=2)
+                print(f"{found}: cannot be used ({err}); trying the download instead.")
     if dataset is None:
         try:
             dataset = load(name, size=size)
@@ -878,9 +872,8 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
         height, width = dataset.image_shape[:2]
         note = (f" (upsampled images hold no more detail than the {height} px original; get the "
                 f"{size} px file for real {size} px data)" if max(height, width) < size else "")
-        warnings.warn(f"{dataset.source}: images are {height}x{width} px but the {profile.name} "
-                      f"profile uses {size} px; resizing them to {size}x{size} px{note}.",
-                      DataSourceWarning, stacklevel=2)
+        print(f"{dataset.source}: images are {height}x{width} px but the {profile.name} "
+              f"profile uses {size} px; resizing them to {size}x{size} px{note}.")
         dataset = _resized(dataset, size)
     return dataset
 
