@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 
 from xraykit.evaluation import (
-    binary_metrics, bootstrap_ci, choose_threshold, confusion, multilabel_auc, predict_scores,
+    binary_metrics,
+    bootstrap_ci,
+    choose_threshold,
+    confusion,
+    multilabel_auc,
+    predict_scores,
     roc_curves,
 )
+from xraykit.tasks import check_binary
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 S = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 0.7, 0.3, 0.65])
@@ -104,3 +110,54 @@ def test_roc_and_pr_plots_label_every_curve():
     fig = plot_pr(labels, np.stack([good, -good], axis=1), class_names=["a", "b"])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend[0].startswith("a (AP") and legend[1].startswith("b (AP")
+
+
+def _old_evaluation_as_binary(y_true, y_score):
+    """evaluation._as_binary before check_binary replaced it (reference)."""
+    y_true = np.asarray(y_true, dtype=float).reshape(-1)
+    y_score = np.asarray(y_score, dtype=float).reshape(-1)
+    known = ~np.isnan(y_true)
+    return y_true[known].astype(int), y_score[known]
+
+
+def _old_calibration_binary_inputs(y_true, y_prob):
+    """calibration._binary_inputs before check_binary replaced it (reference)."""
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_prob = np.asarray(y_prob, dtype=np.float64).reshape(-1)
+    keep = ~np.isnan(y_true)
+    return y_true[keep], y_prob[keep]
+
+
+@pytest.mark.parametrize("y,s", [
+    (Y, S), (Y.reshape(-1, 1), S.reshape(-1, 1)),
+    (np.array([[0, np.nan], [1, 1], [np.nan, 0]]), np.array([[0.2, 0.3], [0.9, 0.8], [0.4, 0.1]])),
+    (np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.5])),
+])
+def test_check_binary_equals_the_two_checks_it_replaced(y, s):
+    labels, scores = check_binary(y, s)
+    old_labels, old_scores = _old_evaluation_as_binary(y, s)
+    np.testing.assert_array_equal(labels, old_labels)
+    np.testing.assert_array_equal(scores, old_scores)
+    old_labels, old_scores = _old_calibration_binary_inputs(y, s)
+    np.testing.assert_array_equal(labels, old_labels)
+    np.testing.assert_array_equal(scores, check_binary(y, s, probabilities=True)[1])
+    np.testing.assert_array_equal(scores, old_scores)
+    assert labels.dtype.kind == "i" and check_binary(y)[1] is None
+
+
+def test_check_binary_errors_name_what_is_wrong():
+    with pytest.raises(ValueError, match="y_true has 3 values but y_prob has 2"):
+        check_binary([0, 1, 1], [0.2, 0.4], score_name="y_prob")
+    with pytest.raises(ValueError, match=r"0/1 labels .*found \[-1.0, 2.0\]"):
+        check_binary([0, 2, -1, 1], [0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(ValueError, match="y_score contains NaN"):
+        check_binary([0, 1], [0.2, np.nan])
+    with pytest.raises(ValueError, match="No labelled examples"):
+        check_binary([np.nan, np.nan], [0.2, 0.4])
+    with pytest.raises(ValueError, match=r"y_prob must hold probabilities in \[0, 1\]"):
+        check_binary([0, 1], [0.2, 1.5], score_name="y_prob", probabilities=True)
+    # The scores of an unknown label are not checked: they are left out.
+    assert check_binary([0, np.nan], [0.2, np.nan])[1].tolist() == [0.2]
+    # The evaluation functions raise the same messages.
+    with pytest.raises(ValueError, match="found \\[2.0\\]"):
+        bootstrap_ci([0, 2, 1], [0.1, 0.2, 0.3])

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import special
+from sklearn.calibration import calibration_curve
+
+from xraykit.tasks import check_binary
 
 #: Bins of every reliability curve and ECE in xraykit, so that a printed ECE and the one in a
 #: plot's legend are the same number (15 is the usual choice since Guo et al., 2017).
@@ -39,26 +42,13 @@ def logit(p) -> np.ndarray:
     return special.logit(np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS))
 
 
-def _binary_inputs(y_true, y_prob):
-    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    y_prob = np.asarray(y_prob, dtype=np.float64).reshape(-1)
-    if y_true.shape != y_prob.shape:
-        raise ValueError(f"y_true has {y_true.size} values but y_prob has {y_prob.size}: pass one "
-                         "probability per label (flatten multilabel arrays the same way).")
-    keep = ~np.isnan(y_true)  # NaN = unknown label (multilabel datasets)
-    y_true, y_prob = y_true[keep], y_prob[keep]
-    if y_true.size == 0:
-        raise ValueError("No labelled examples.")
-    if not np.isfinite(y_prob).all() or y_prob.min() < 0 or y_prob.max() > 1:
-        raise ValueError("y_prob must hold probabilities in [0, 1]; for logits use "
-                         "TemperatureScaler(from_logits=True) or apply a sigmoid first.")
-    if not np.isin(y_true, (0, 1)).all():
-        raise ValueError("y_true must hold 0/1 labels.")
-    return y_true, y_prob
-
-
 def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uniform"):
     """Observed frequency of positives against the mean predicted probability, per bin.
+
+    The bins are those of ``sklearn.calibration.calibration_curve`` (and so of the
+    ``CalibrationDisplay`` that :func:`xraykit.plotting.plot_calibration` draws): a bin holds
+    the probabilities in ``(lower, upper]`` (the first bin holds 0 too), so a probability
+    exactly on an inner edge counts in the lower bin.
 
     Args:
         y_true: 0/1 labels, any shape (flattened; NaN = unknown and left out).
@@ -73,7 +63,7 @@ def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uni
     Raises:
         ValueError: For mismatched inputs, probabilities outside [0, 1] or an unknown strategy.
     """
-    y_true, y_prob = _binary_inputs(y_true, y_prob)
+    y_true, y_prob = check_binary(y_true, y_prob, score_name="y_prob", probabilities=True)
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
     if strategy == "uniform":
@@ -83,15 +73,14 @@ def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uni
         edges[0], edges[-1] = 0.0, 1.0
     else:
         raise ValueError(f"strategy must be 'uniform' or 'quantile', not {strategy!r}.")
-    index = np.clip(np.searchsorted(edges, y_prob, side="right") - 1, 0, n_bins - 1)
-    count = np.bincount(index, minlength=n_bins)
-    total_prob = np.bincount(index, weights=y_prob, minlength=n_bins)
-    total_true = np.bincount(index, weights=y_true, minlength=n_bins)
-    used = count > 0
+    fraction_positive, mean_predicted = calibration_curve(
+        y_true, y_prob, n_bins=n_bins, strategy=strategy, pos_label=1)
+    # calibration_curve returns no counts; they come from its bin rule, inner edges only.
+    count = np.bincount(np.searchsorted(edges[1:-1], y_prob), minlength=n_bins)
     return {
-        "mean_predicted": total_prob[used] / count[used],
-        "fraction_positive": total_true[used] / count[used],
-        "count": count[used],
+        "mean_predicted": mean_predicted,
+        "fraction_positive": fraction_positive,
+        "count": count[count > 0],
         "edges": edges,
     }
 
