@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from scipy import special
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from xraykit.calibration import (
     TemperatureScaler,
@@ -18,7 +18,7 @@ def _calibrated_sample(n=4000, seed=0):
     """Labels drawn from the predicted probabilities: calibrated by construction."""
     rng = np.random.default_rng(seed)
     z = rng.normal(0.0, 2.0, n)
-    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    y = (rng.random(n) < special.expit(z)).astype(int)
     return z, y
 
 
@@ -83,16 +83,20 @@ def test_a_probability_on_a_bin_edge_counts_in_the_lower_bin():
 
 def test_ece_small_when_calibrated_large_when_overconfident():
     z, y = _calibrated_sample()
-    assert expected_calibration_error(y, 1 / (1 + np.exp(-z))) < 0.03
-    assert expected_calibration_error(y, 1 / (1 + np.exp(-3 * z))) > 0.1
+    assert expected_calibration_error(y, special.expit(z)) < 0.03
+    assert expected_calibration_error(y, special.expit(3 * z)) > 0.1
 
 
 def test_temperature_scaling_recovers_the_temperature():
     z, y = _calibrated_sample()
-    overconfident = 1 / (1 + np.exp(-3 * z))  # logits three times too large
+    overconfident = special.expit(3 * z)  # logits three times too large
     scaler = TemperatureScaler().fit(y, overconfident)
     assert scaler.temperature == pytest.approx(3.0, rel=0.15)
     assert scaler.nll_after < scaler.nll_before
+    # The NLL is sklearn's log loss (scipy.special.log_expit replaced softplus(z) - y z).
+    assert scaler.nll_before == pytest.approx(log_loss(y, overconfident), rel=1e-6)
+    assert scaler.nll_before == pytest.approx(np.mean(np.logaddexp(0.0, 3 * z) - y * 3 * z),
+                                              rel=1e-6)
     calibrated = scaler.transform(overconfident)
     assert expected_calibration_error(y, calibrated) < 0.03
     # Scaling is monotone: the AUC does not move.
@@ -108,9 +112,9 @@ def test_temperature_scaling_recovers_the_temperature():
 def test_temperature_scaling_softmax():
     rng = np.random.default_rng(1)
     z = rng.normal(0, 1.5, (3000, 3))
-    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    p = special.softmax(z, axis=1)
     y = np.array([rng.choice(3, p=row) for row in p])
-    sharp = np.exp(2 * z) / np.exp(2 * z).sum(1, keepdims=True)
+    sharp = special.softmax(2 * z, axis=1)
     scaler = TemperatureScaler().fit(y, sharp)
     assert scaler._fitted_mode == "softmax"
     assert scaler.temperature == pytest.approx(2.0, rel=0.15)
@@ -144,7 +148,7 @@ def test_calibration_on_real_predictions(pneumonia_small):
         expected_calibration_error(data.y_val, p_val) + 0.02
 
 
-def test_bad_inputs_and_plots():
+def test_bad_inputs_and_scipy_formulas():
     with pytest.raises(ValueError, match="probabilities"):
         expected_calibration_error([0, 1], [0.2, 1.5])
     with pytest.raises(ValueError, match="values"):
@@ -169,19 +173,47 @@ def test_bad_inputs_and_plots():
     # NaN labels (unknown, multilabel) are left out.
     assert expected_calibration_error([0, np.nan, 1], [0.0, 0.5, 1.0]) == pytest.approx(0.0)
 
-    from xraykit.plotting import calibration_plot, roc_pr_ci, threshold_view
-    from xraykit.widgets import threshold_explorer
+
+def _line(ax, name):
+    return next(line for line in ax.lines if line.get_label().startswith(name))
+
+
+def test_calibration_plot_draws_the_numbers_a_lesson_prints():
+    from xraykit.plotting import plot_calibration
 
     z, y = _calibrated_sample(400)
-    p = 1 / (1 + np.exp(-z))
-    overconfident = 1 / (1 + np.exp(-3 * z))
-    fig = calibration_plot(y, {"model": p, "overconfident": overconfident})
+    p, overconfident = special.expit(z), special.expit(3 * z)
+    fig = plot_calibration(y, {"model": p, "overconfident": overconfident})
     legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     # The legend's ECE is the number a lesson prints with the default bins.
     assert f"overconfident (ECE {expected_calibration_error(y, overconfident):.3f})" in legend
-    fig = roc_pr_ci(y, p, n_boot=50)
-    assert "AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
-    fig = threshold_view(y, p, 0.3)
-    assert "sensitivity" in fig.axes[0].get_title()
-    fig = threshold_explorer(y, p, 0.3, static=True)  # outside a kernel: a static Figure
-    assert hasattr(fig, "savefig")
+    assert f"model (ECE {expected_calibration_error(y, p):.3f})" in legend
+    # Probabilities exactly on the bin edges: sklearn's display and reliability_curve (and so
+    # the ECE) put them in the same bins.
+    y_edge = np.arange(16) % 2
+    p_edge = np.linspace(0.0, 1.0, 16)  # the 15 bins' edges
+    fig = plot_calibration(y_edge, p_edge)
+    curve = reliability_curve(y_edge, p_edge)
+    drawn = _line(fig.axes[0], "model")
+    np.testing.assert_allclose(drawn.get_xdata(), curve["mean_predicted"])
+    np.testing.assert_allclose(drawn.get_ydata(), curve["fraction_positive"])
+    assert drawn.get_label() == f"model (ECE {expected_calibration_error(y_edge, p_edge):.3f})"
+
+
+def test_bootstrap_and_threshold_figures_show_the_evaluation_numbers():
+    from xraykit.evaluation import binary_metrics, bootstrap_ci
+    from xraykit.plotting import plot_roc_pr_bootstrap, plot_threshold
+    from xraykit.widgets import threshold_explorer
+
+    z, y = _calibrated_sample(400)
+    p = special.expit(z)
+    fig = plot_roc_pr_bootstrap(y, p, n_boot=50)
+    auc = bootstrap_ci(y, p, "auc", n_boot=50, seed=0)
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == (
+        f"model: AUC {auc['value']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]")
+    fig = plot_threshold(y, p, 0.3)
+    m = binary_metrics(y, p, 0.3)
+    assert fig.axes[0].get_title().startswith(
+        f"sensitivity {m['sensitivity']:.2f}   specificity {m['specificity']:.2f}")
+    static = threshold_explorer(y, p, 0.3, static=True)  # outside a kernel: a static Figure
+    assert [ax.get_title() for ax in static.axes] == [ax.get_title() for ax in fig.axes]

@@ -166,8 +166,8 @@ class TemperatureScaler:
             log_p = special.log_softmax(z / t, axis=1)
             return float(-log_p[np.arange(len(y)), y].mean())
         z = z / t
-        # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, computed stably.
-        return float((np.logaddexp(0.0, z) - y * z).mean())
+        # -[y log s(z) + (1-y) log(1-s(z))], with log s(z) and log(1 - s(z)) = log s(-z) stable.
+        return float(-(y * special.log_expit(z) + (1 - y) * special.log_expit(-z)).mean())
 
     def fit(self, y_true, scores) -> TemperatureScaler:
         """Finds the temperature minimising the negative log-likelihood (bounded scalar search).
