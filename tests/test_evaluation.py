@@ -68,7 +68,8 @@ def test_bootstrap_ci_contains_the_value_and_is_seeded():
     assert ci["low"] < ci["value"] < ci["high"] and ci["n_boot"] == 200
     assert ci == bootstrap_ci(y, s, "auc", n_boot=200, seed=1)
     acc = bootstrap_ci(y, s, "accuracy", n_boot=50, threshold=0.65)
-    assert 0 <= acc["low"] <= acc["high"] <= 1
+    assert acc["value"] == pytest.approx(binary_metrics(y, s, 0.65)["accuracy"])
+    assert acc["low"] < acc["value"] < acc["high"] and acc["n_boot"] == 50
     with pytest.raises(ValueError, match="metric"):
         bootstrap_ci(y, s, "kappa")
 
