@@ -52,8 +52,10 @@ def test_roc_curves_and_multilabel_auc():
     y = np.stack([Y, 1 - Y, np.ones_like(Y)], axis=1).astype(float)
     s = np.stack([S, 1 - S, S], axis=1)
     y[0, 1] = np.nan  # an unknown label is skipped
-    aucs = multilabel_auc(y, s, ["a", "b", "c"])
-    assert set(aucs) == {"a", "b", "mean"}  # "c" has one class only
+    y = np.concatenate([y, np.full((len(Y), 1), np.nan)], axis=1)
+    s = np.concatenate([s, S[:, None]], axis=1)
+    aucs = multilabel_auc(y, s, ["a", "b", "c", "d"])
+    assert set(aucs) == {"a", "b", "mean"}  # "c" has one class only, "d" no known label
     assert aucs["a"] == pytest.approx(11 / 16)
     curves = roc_curves(Y, S, ["normal", "pneumonia"])
     assert list(curves) == ["pneumonia"] and curves["pneumonia"]["prevalence"] == 0.5

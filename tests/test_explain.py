@@ -79,7 +79,7 @@ def test_grad_cam_bad_inputs():
         grad_cam(dense, np.zeros((1, 4, 1, 1)))
 
 
-def test_grad_cam_overlay_and_error_gallery_figures():
+def test_grad_cam_and_error_figures():
     from xraykit.plotting import plot_errors, plot_grad_cam
 
     x, y, masks = phantoms(8, 28, seed=3)

@@ -521,7 +521,7 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         threshold: Decision threshold on the calibrated probability.
         class_names: Output names.
         grad_cam: Also compute Grad-CAM heatmaps (see :func:`xraykit.explain.grad_cam`); show
-            them with ``xraykit.plotting.grad_cam_overlay(result.images, result.heatmaps)``.
+            them with ``xraykit.plotting.plot_grad_cam(result.images, result.heatmaps)``.
         class_index: Output explained by Grad-CAM.
         batch_size: Prediction batch size.
         workers: Threads reading files.
