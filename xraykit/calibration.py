@@ -1,11 +1,12 @@
-"""Calibration: do the model's probabilities mean what they say?
+"""Calibration of predicted probabilities: reliability curve, ECE, temperature scaling.
 
-A model is calibrated when, among the images it scores 0.8, about 80 % are positive. The
-reliability curve shows this bin by bin, the expected calibration error (ECE) sums it up in one
-number, and temperature scaling (Guo et al., ICML 2017) fixes most of the miscalibration of
-modern networks with one parameter fitted on the validation split: ``p' = sigmoid(logit(p) /
-T)`` (``softmax(z / T)`` for multiclass). ``T > 1`` softens over-confident predictions,
-``T < 1`` sharpens timid ones; the ranking (and so the AUC) never changes.
+Do the model's probabilities mean what they say? A model is calibrated when, among the images
+it scores 0.8, about 80 % are positive. The reliability curve shows this bin by bin, the
+expected calibration error (ECE) sums it up in one number, and temperature scaling (Guo et al.,
+ICML 2017) fixes most of the miscalibration of modern networks with one parameter fitted on the
+validation split: ``p' = sigmoid(logit(p) / T)`` (``softmax(z / T)`` for multiclass). ``T > 1``
+softens over-confident predictions, ``T < 1`` sharpens timid ones; the ranking (and so the AUC)
+never changes.
 
 Threshold choice and bootstrap confidence intervals live in :mod:`xraykit.evaluation`.
 """
