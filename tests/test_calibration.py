@@ -155,6 +155,8 @@ def test_bad_inputs_and_scipy_formulas():
         reliability_curve([0, 1, 1], [0.2, 0.5])
     with pytest.raises(ValueError, match="both classes"):
         TemperatureScaler().fit([1, 1, 1], [0.2, 0.6, 0.9])
+    with pytest.raises(ValueError, match=r"0/1 labels .*found \[2.0\]"):
+        TemperatureScaler(mode="sigmoid").fit([0, 1, 2], [0.2, 0.6, 0.9])
     with pytest.raises(ValueError, match="strategy"):
         reliability_curve([0, 1], [0.2, 0.5], strategy="magic")
     assert np.isfinite(logit([0.0, 1.0])).all()

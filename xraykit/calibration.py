@@ -193,12 +193,7 @@ class TemperatureScaler:
                 raise ValueError(f"softmax mode needs scores (N, C) and N class indices; got "
                                  f"{z.shape} and {len(y)}.")
         else:
-            y = np.asarray(y_true, dtype=np.float64).reshape(-1)
-            z = z.reshape(-1)
-            if y.shape != z.shape:
-                raise ValueError(f"y_true has {y.size} values but scores has {z.size}.")
-            keep = ~np.isnan(y)
-            y, z = y[keep], z[keep]
+            y, z = check_binary(y_true, z, score_name="scores")
             if len(np.unique(y)) < 2:
                 raise ValueError("Temperature scaling needs both classes in the fitting data.")
         log_lo, log_hi = np.log(self.bounds[0]), np.log(self.bounds[1])
