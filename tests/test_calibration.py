@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from scipy import special
+from sklearn.metrics import log_loss, roc_auc_score
 
 from xraykit.calibration import (
     TemperatureScaler,
@@ -17,7 +18,7 @@ def _calibrated_sample(n=4000, seed=0):
     """Labels drawn from the predicted probabilities: calibrated by construction."""
     rng = np.random.default_rng(seed)
     z = rng.normal(0.0, 2.0, n)
-    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    y = (rng.random(n) < special.expit(z)).astype(int)
     return z, y
 
 
@@ -34,18 +35,68 @@ def test_reliability_curve_by_hand():
     assert reliability_curve(y, p, n_bins=3, strategy="quantile")["count"].sum() == 6
 
 
+def _old_reliability_curve(y_true, y_prob, n_bins, strategy):
+    """The hand-written binning reliability_curve used before calibration_curve (reference)."""
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    else:
+        edges = np.quantile(y_prob, np.linspace(0.0, 1.0, n_bins + 1))
+        edges[0], edges[-1] = 0.0, 1.0
+    index = np.clip(np.searchsorted(edges, y_prob, side="right") - 1, 0, n_bins - 1)
+    count = np.bincount(index, minlength=n_bins)
+    used = count > 0
+    return (np.bincount(index, weights=y_prob, minlength=n_bins)[used] / count[used],
+            np.bincount(index, weights=y_true, minlength=n_bins)[used] / count[used],
+            count[used])
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_reliability_curve_is_sklearns_calibration_curve(strategy):
+    from sklearn.calibration import calibration_curve
+
+    z, y = _calibrated_sample(1000, seed=3)
+    p = special.expit(z)
+    curve = reliability_curve(y, p, n_bins=10, strategy=strategy)
+    fraction, mean = calibration_curve(y, p, n_bins=10, strategy=strategy)
+    np.testing.assert_allclose(curve["fraction_positive"], fraction, rtol=1e-12)
+    np.testing.assert_allclose(curve["mean_predicted"], mean, rtol=1e-12)
+    assert curve["count"].sum() == len(y)
+    # No probability lies on a bin edge here: the old hand-written binning gave the same.
+    old_mean, old_fraction, old_count = _old_reliability_curve(y, p, 10, strategy)
+    np.testing.assert_allclose(curve["mean_predicted"], old_mean, rtol=1e-12)
+    np.testing.assert_allclose(curve["fraction_positive"], old_fraction, rtol=1e-12)
+    np.testing.assert_array_equal(curve["count"], old_count)
+
+
+def test_a_probability_on_a_bin_edge_counts_in_the_lower_bin():
+    # sklearn's bins are (lower, upper]: 0.5 joins [0, 0.5], not (0.5, 1] as it did before.
+    y = np.array([0, 1, 1, 1])
+    p = np.array([0.1, 0.5, 0.8, 0.9])
+    curve = reliability_curve(y, p, n_bins=2)
+    assert curve["count"].tolist() == [2, 2]
+    np.testing.assert_allclose(curve["mean_predicted"], [0.3, 0.85])
+    np.testing.assert_allclose(curve["fraction_positive"], [0.5, 1.0])
+    # ECE follows the same bins: (2 * |0.3 - 0.5| + 2 * |0.85 - 1|) / 4.
+    assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(0.175)
+    assert _old_reliability_curve(y, p, 2, "uniform")[2].tolist() == [1, 3]
+
+
 def test_ece_small_when_calibrated_large_when_overconfident():
     z, y = _calibrated_sample()
-    assert expected_calibration_error(y, 1 / (1 + np.exp(-z))) < 0.03
-    assert expected_calibration_error(y, 1 / (1 + np.exp(-3 * z))) > 0.1
+    assert expected_calibration_error(y, special.expit(z)) < 0.03
+    assert expected_calibration_error(y, special.expit(3 * z)) > 0.1
 
 
 def test_temperature_scaling_recovers_the_temperature():
     z, y = _calibrated_sample()
-    overconfident = 1 / (1 + np.exp(-3 * z))  # logits three times too large
+    overconfident = special.expit(3 * z)  # logits three times too large
     scaler = TemperatureScaler().fit(y, overconfident)
     assert scaler.temperature == pytest.approx(3.0, rel=0.15)
     assert scaler.nll_after < scaler.nll_before
+    # The NLL is sklearn's log loss (scipy.special.log_expit replaced softplus(z) - y z).
+    assert scaler.nll_before == pytest.approx(log_loss(y, overconfident), rel=1e-6)
+    assert scaler.nll_before == pytest.approx(np.mean(np.logaddexp(0.0, 3 * z) - y * 3 * z),
+                                              rel=1e-6)
     calibrated = scaler.transform(overconfident)
     assert expected_calibration_error(y, calibrated) < 0.03
     # Scaling is monotone: the AUC does not move.
@@ -61,9 +112,9 @@ def test_temperature_scaling_recovers_the_temperature():
 def test_temperature_scaling_softmax():
     rng = np.random.default_rng(1)
     z = rng.normal(0, 1.5, (3000, 3))
-    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    p = special.softmax(z, axis=1)
     y = np.array([rng.choice(3, p=row) for row in p])
-    sharp = np.exp(2 * z) / np.exp(2 * z).sum(1, keepdims=True)
+    sharp = special.softmax(2 * z, axis=1)
     scaler = TemperatureScaler().fit(y, sharp)
     assert scaler._fitted_mode == "softmax"
     assert scaler.temperature == pytest.approx(2.0, rel=0.15)
@@ -97,13 +148,15 @@ def test_calibration_on_real_predictions(pneumonia_small):
         expected_calibration_error(data.y_val, p_val) + 0.02
 
 
-def test_bad_inputs_and_plots():
+def test_bad_inputs_and_scipy_formulas():
     with pytest.raises(ValueError, match="probabilities"):
         expected_calibration_error([0, 1], [0.2, 1.5])
     with pytest.raises(ValueError, match="values"):
         reliability_curve([0, 1, 1], [0.2, 0.5])
     with pytest.raises(ValueError, match="both classes"):
         TemperatureScaler().fit([1, 1, 1], [0.2, 0.6, 0.9])
+    with pytest.raises(ValueError, match=r"0/1 labels .*found \[2.0\]"):
+        TemperatureScaler(mode="sigmoid").fit([0, 1, 2], [0.2, 0.6, 0.9])
     with pytest.raises(ValueError, match="strategy"):
         reliability_curve([0, 1], [0.2, 0.5], strategy="magic")
     assert np.isfinite(logit([0.0, 1.0])).all()
@@ -122,19 +175,47 @@ def test_bad_inputs_and_plots():
     # NaN labels (unknown, multilabel) are left out.
     assert expected_calibration_error([0, np.nan, 1], [0.0, 0.5, 1.0]) == pytest.approx(0.0)
 
-    from xraykit.plotting import calibration_plot, roc_pr_ci, threshold_view
-    from xraykit.widgets import threshold_explorer
+
+def _line(ax, name):
+    return next(line for line in ax.lines if line.get_label().startswith(name))
+
+
+def test_calibration_plot_draws_the_numbers_a_lesson_prints():
+    from xraykit.plotting import plot_calibration
 
     z, y = _calibrated_sample(400)
-    p = 1 / (1 + np.exp(-z))
-    overconfident = 1 / (1 + np.exp(-3 * z))
-    fig = calibration_plot(y, {"model": p, "overconfident": overconfident})
+    p, overconfident = special.expit(z), special.expit(3 * z)
+    fig = plot_calibration(y, {"model": p, "overconfident": overconfident})
     legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     # The legend's ECE is the number a lesson prints with the default bins.
     assert f"overconfident (ECE {expected_calibration_error(y, overconfident):.3f})" in legend
-    fig = roc_pr_ci(y, p, n_boot=50)
-    assert "AUC" in fig.axes[0].get_legend().get_texts()[0].get_text()
-    fig = threshold_view(y, p, 0.3)
-    assert "sensitivity" in fig.axes[0].get_title()
-    fig = threshold_explorer(y, p, 0.3, static=True)  # outside a kernel: a static Figure
-    assert hasattr(fig, "savefig")
+    assert f"model (ECE {expected_calibration_error(y, p):.3f})" in legend
+    # Probabilities exactly on the bin edges: sklearn's display and reliability_curve (and so
+    # the ECE) put them in the same bins.
+    y_edge = np.arange(16) % 2
+    p_edge = np.linspace(0.0, 1.0, 16)  # the 15 bins' edges
+    fig = plot_calibration(y_edge, p_edge)
+    curve = reliability_curve(y_edge, p_edge)
+    drawn = _line(fig.axes[0], "model")
+    np.testing.assert_allclose(drawn.get_xdata(), curve["mean_predicted"])
+    np.testing.assert_allclose(drawn.get_ydata(), curve["fraction_positive"])
+    assert drawn.get_label() == f"model (ECE {expected_calibration_error(y_edge, p_edge):.3f})"
+
+
+def test_bootstrap_and_threshold_figures_show_the_evaluation_numbers():
+    from xraykit.evaluation import binary_metrics, bootstrap_ci
+    from xraykit.plotting import plot_roc_pr_bootstrap, plot_threshold
+    from xraykit.widgets import threshold_explorer
+
+    z, y = _calibrated_sample(400)
+    p = special.expit(z)
+    fig = plot_roc_pr_bootstrap(y, p, n_boot=50)
+    auc = bootstrap_ci(y, p, "auc", n_boot=50, seed=0)
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == (
+        f"model: AUC {auc['value']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]")
+    fig = plot_threshold(y, p, 0.3)
+    m = binary_metrics(y, p, 0.3)
+    assert fig.axes[0].get_title().startswith(
+        f"sensitivity {m['sensitivity']:.2f}   specificity {m['specificity']:.2f}")
+    static = threshold_explorer(y, p, 0.3, static=True)  # outside a kernel: a static Figure
+    assert [ax.get_title() for ax in static.axes] == [ax.get_title() for ax in fig.axes]

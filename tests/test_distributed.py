@@ -88,3 +88,34 @@ def test_virtual_devices_refused_after_backend_start():
     keras.ops.ones((1,))  # the backend is running in this process with its default devices
     with pytest.raises(RuntimeError, match="fresh process"):
         distribute.virtual_cpu_devices(3)
+
+
+def _old_device_listing(backend):
+    """The hand-written listing distribute used before keras.distribution.list_devices."""
+    import keras
+
+    if backend == "jax":
+        try:
+            gpus = keras.distribution.list_devices("gpu")
+        except RuntimeError:  # no GPU platform in this JAX install
+            gpus = []
+        return gpus or keras.distribution.list_devices("cpu")
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+
+
+def _type_and_index(name):
+    """``("cpu", 0)`` from ``"cpu:0"`` or ``"/job:localhost/replica:0/task:0/device:CPU:0"``."""
+    kind, index = name.rsplit(":", 2)[-2:]
+    return kind.rsplit("/", 1)[-1].split(":")[-1].lower(), int(index)
+
+
+def test_default_devices_equal_the_old_hand_written_listing():
+    from xraykit import distribute
+
+    devices = distribute._devices(None)
+    old = _old_device_listing(_backend())
+    assert devices and [_type_and_index(d) for d in devices] == [_type_and_index(d) for d in old]
+    assert distribute._devices(("cpu:0",)) == ["cpu:0"]

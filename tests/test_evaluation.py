@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 
 from xraykit.evaluation import (
-    binary_metrics, bootstrap_ci, choose_threshold, confusion, multilabel_auc, predict_scores,
+    binary_metrics,
+    bootstrap_ci,
+    choose_threshold,
+    confusion,
+    multilabel_auc,
+    predict_scores,
     roc_curves,
 )
+from xraykit.tasks import check_binary
 
 Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 S = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 0.7, 0.3, 0.65])
@@ -46,8 +52,10 @@ def test_roc_curves_and_multilabel_auc():
     y = np.stack([Y, 1 - Y, np.ones_like(Y)], axis=1).astype(float)
     s = np.stack([S, 1 - S, S], axis=1)
     y[0, 1] = np.nan  # an unknown label is skipped
-    aucs = multilabel_auc(y, s, ["a", "b", "c"])
-    assert set(aucs) == {"a", "b", "mean"}  # "c" has one class only
+    y = np.concatenate([y, np.full((len(Y), 1), np.nan)], axis=1)
+    s = np.concatenate([s, S[:, None]], axis=1)
+    aucs = multilabel_auc(y, s, ["a", "b", "c", "d"])
+    assert set(aucs) == {"a", "b", "mean"}  # "c" has one class only, "d" no known label
     assert aucs["a"] == pytest.approx(11 / 16)
     curves = roc_curves(Y, S, ["normal", "pneumonia"])
     assert list(curves) == ["pneumonia"] and curves["pneumonia"]["prevalence"] == 0.5
@@ -62,7 +70,8 @@ def test_bootstrap_ci_contains_the_value_and_is_seeded():
     assert ci["low"] < ci["value"] < ci["high"] and ci["n_boot"] == 200
     assert ci == bootstrap_ci(y, s, "auc", n_boot=200, seed=1)
     acc = bootstrap_ci(y, s, "accuracy", n_boot=50, threshold=0.65)
-    assert 0 <= acc["low"] <= acc["high"] <= 1
+    assert acc["value"] == pytest.approx(binary_metrics(y, s, 0.65)["accuracy"])
+    assert acc["low"] < acc["value"] < acc["high"] and acc["n_boot"] == 50
     with pytest.raises(ValueError, match="metric"):
         bootstrap_ci(y, s, "kappa")
 
@@ -104,3 +113,54 @@ def test_roc_and_pr_plots_label_every_curve():
     fig = plot_pr(labels, np.stack([good, -good], axis=1), class_names=["a", "b"])
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend[0].startswith("a (AP") and legend[1].startswith("b (AP")
+
+
+def _old_evaluation_as_binary(y_true, y_score):
+    """evaluation._as_binary before check_binary replaced it (reference)."""
+    y_true = np.asarray(y_true, dtype=float).reshape(-1)
+    y_score = np.asarray(y_score, dtype=float).reshape(-1)
+    known = ~np.isnan(y_true)
+    return y_true[known].astype(int), y_score[known]
+
+
+def _old_calibration_binary_inputs(y_true, y_prob):
+    """calibration._binary_inputs before check_binary replaced it (reference)."""
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_prob = np.asarray(y_prob, dtype=np.float64).reshape(-1)
+    keep = ~np.isnan(y_true)
+    return y_true[keep], y_prob[keep]
+
+
+@pytest.mark.parametrize("y,s", [
+    (Y, S), (Y.reshape(-1, 1), S.reshape(-1, 1)),
+    (np.array([[0, np.nan], [1, 1], [np.nan, 0]]), np.array([[0.2, 0.3], [0.9, 0.8], [0.4, 0.1]])),
+    (np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.5])),
+])
+def test_check_binary_equals_the_two_checks_it_replaced(y, s):
+    labels, scores = check_binary(y, s)
+    old_labels, old_scores = _old_evaluation_as_binary(y, s)
+    np.testing.assert_array_equal(labels, old_labels)
+    np.testing.assert_array_equal(scores, old_scores)
+    old_labels, old_scores = _old_calibration_binary_inputs(y, s)
+    np.testing.assert_array_equal(labels, old_labels)
+    np.testing.assert_array_equal(scores, check_binary(y, s, probabilities=True)[1])
+    np.testing.assert_array_equal(scores, old_scores)
+    assert labels.dtype.kind == "i" and check_binary(y)[1] is None
+
+
+def test_check_binary_errors_name_what_is_wrong():
+    with pytest.raises(ValueError, match="y_true has 3 values but y_prob has 2"):
+        check_binary([0, 1, 1], [0.2, 0.4], score_name="y_prob")
+    with pytest.raises(ValueError, match=r"0/1 labels .*found \[-1.0, 2.0\]"):
+        check_binary([0, 2, -1, 1], [0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(ValueError, match="y_score contains NaN"):
+        check_binary([0, 1], [0.2, np.nan])
+    with pytest.raises(ValueError, match="No labelled examples"):
+        check_binary([np.nan, np.nan], [0.2, 0.4])
+    with pytest.raises(ValueError, match=r"y_prob must hold probabilities in \[0, 1\]"):
+        check_binary([0, 1], [0.2, 1.5], score_name="y_prob", probabilities=True)
+    # The scores of an unknown label are not checked: they are left out.
+    assert check_binary([0, np.nan], [0.2, np.nan])[1].tolist() == [0.2]
+    # The evaluation functions raise the same messages.
+    with pytest.raises(ValueError, match="found \\[2.0\\]"):
+        bootstrap_ci([0, 2, 1], [0.1, 0.2, 0.3])

@@ -79,18 +79,33 @@ def test_grad_cam_bad_inputs():
         grad_cam(dense, np.zeros((1, 4, 1, 1)))
 
 
-def test_grad_cam_overlay_and_error_gallery_figures():
-    from xraykit.plotting import error_gallery, grad_cam_overlay
+def test_grad_cam_and_error_figures():
+    from xraykit.plotting import plot_errors, plot_grad_cam
 
     x, y, masks = phantoms(8, 28, seed=3)
-    fig = grad_cam_overlay(x[:4], masks[:4].astype("float32"), titles=list("abcd"),
-                           show_image=True)
-    assert len(fig.axes) >= 8
+    heatmaps = masks[:4].astype("float32")
+    fig = plot_grad_cam(x[:4], heatmaps, titles=list("abcd"), show_image=True)
+    # Pairs of panels: the plain image, then the image with its heatmap and title on top.
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(drawn) == 8
+    for i, (plain, overlay) in enumerate(zip(drawn[::2], drawn[1::2])):
+        assert len(plain.images) == 1 and plain.get_title() == ""
+        np.testing.assert_array_equal(plain.images[0].get_array(), x[i, ..., 0])
+        assert len(overlay.images) == 2 and overlay.get_title() == "abcd"[i]
+        np.testing.assert_array_equal(overlay.images[1].get_array(), heatmaps[i])
+    # Scores rising with the index: the false positives are the negatives scored >= 0.5, the
+    # most confident first; the false negatives the positives below 0.5, the lowest first.
     scores = np.linspace(0, 1, 8)
-    fig = error_gallery(x, y, scores, threshold=0.5, n=3)
-    assert fig.axes[0].get_title().startswith("#") or "no false" in fig.axes[0].texts[0].get_text()
+    labels = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    fig = plot_errors(x, labels, scores, threshold=0.5, n=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [f"#{i} score {scores[i]:.2f}" for i in (7, 5)] + [
+        f"#{i} score {scores[i]:.2f}" for i in (0, 2)]
+    fig = plot_errors(x, scores >= 0.5, scores, threshold=0.5)  # no mistakes at all
+    assert [t.get_text() for ax in fig.axes for t in ax.texts] == [
+        "no false positives", "no false negatives"]
     with pytest.raises(ValueError, match="match"):
-        grad_cam_overlay(x[:2], masks[:3])
+        plot_grad_cam(x[:2], masks[:3])
 
 
 @pytest.mark.parametrize("final", ["activation", "dense"])

@@ -286,10 +286,9 @@ def test_ax_draws_on_the_given_axes(scored, draw):
     assert len(fig.axes) == 2 and not left.has_data() and right.has_data()
 
 
-def test_old_names_warn_and_point_to_the_new_ones():
-    with pytest.warns(DeprecationWarning, match="plot_calibration"):
-        assert plotting.calibration_plot is plotting.plot_calibration
-    with pytest.raises(AttributeError, match="image_grid"):
-        plotting.image_grid  # noqa: B018
+def test_old_names_are_gone():
+    for old in ("calibration_plot", "grad_cam_overlay", "image_grid"):
+        with pytest.raises(AttributeError, match=old):
+            getattr(plotting, old)
     assert all(name.startswith(("plot_", "read_", "figure_", "draw_"))
                for name in plotting.__all__)

@@ -7,7 +7,6 @@ import pytest
 from xraykit.models import build_model
 from xraykit.training import (
     Specificity,
-    balanced_class_weight,
     compile_model,
     fit,
     task_metrics,
@@ -23,7 +22,11 @@ def test_fit_one_epoch_on_real_data(pneumonia_small, tmp_path):
     for key in ("loss", "auc", "val_auc", "val_ap", "val_sensitivity", "val_specificity",
                 "val_precision", "val_recall", "val_accuracy"):
         assert key in h and len(h[key]) == 1, key
-    assert 0.0 <= h["val_auc"][0] <= 1.0 and np.isfinite(h["loss"][0])
+    assert np.isfinite(h["loss"][0])
+    # val_auc is the AUC on the validation split of the model fit returns (the best epoch).
+    again = model.evaluate(pneumonia_small.x_val, pneumonia_small.y_val, verbose=0,
+                           return_dict=True)
+    assert h["val_auc"][0] == pytest.approx(again["auc"], abs=1e-5)
     assert h["val_sensitivity"][0] == pytest.approx(h["val_recall"][0])
     assert len(h["epoch_seconds"]) == 1 and h["epoch_seconds"][0] > 0
     assert (tmp_path / "best.keras").exists()
@@ -62,12 +65,7 @@ def test_compile_per_task_and_multiclass_auc():
     assert "auc" in multilabel.evaluate(x, yl, verbose=0, return_dict=True)
 
 
-def test_class_weights_and_errors(pneumonia_small):
-    weights = balanced_class_weight(pneumonia_small.y_train)
-    counts = np.bincount(pneumonia_small.y_train.ravel())
-    assert weights[0] == pytest.approx(counts.sum() / (2 * counts[0]))
-    assert weights[0] > 1 > weights[1]  # normal is the minority class in PneumoniaMNIST
-    assert balanced_class_weight(np.zeros((4, 3)), "multilabel") is None
+def test_fit_and_compile_errors(pneumonia_small):
     with pytest.raises(ValueError, match="not compiled"):
         fit(build_model("small_cnn", width=4, depth=1), pneumonia_small, epochs=1)
     with pytest.raises(ValueError, match="task"):

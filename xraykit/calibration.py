@@ -1,11 +1,12 @@
-"""Calibration: do the model's probabilities mean what they say?
+"""Calibration of predicted probabilities: reliability curve, ECE, temperature scaling.
 
-A model is calibrated when, among the images it scores 0.8, about 80 % are positive. The
-reliability curve shows this bin by bin, the expected calibration error (ECE) sums it up in one
-number, and temperature scaling (Guo et al., ICML 2017) fixes most of the miscalibration of
-modern networks with one parameter fitted on the validation split: ``p' = sigmoid(logit(p) /
-T)`` (``softmax(z / T)`` for multiclass). ``T > 1`` softens over-confident predictions,
-``T < 1`` sharpens timid ones; the ranking (and so the AUC) never changes.
+Do the model's probabilities mean what they say? A model is calibrated when, among the images
+it scores 0.8, about 80 % are positive. The reliability curve shows this bin by bin, the
+expected calibration error (ECE) sums it up in one number, and temperature scaling (Guo et al.,
+ICML 2017) fixes most of the miscalibration of modern networks with one parameter fitted on the
+validation split: ``p' = sigmoid(logit(p) / T)`` (``softmax(z / T)`` for multiclass). ``T > 1``
+softens over-confident predictions, ``T < 1`` sharpens timid ones; the ranking (and so the AUC)
+never changes.
 
 Threshold choice and bootstrap confidence intervals live in :mod:`xraykit.evaluation`.
 """
@@ -14,6 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import special
+from sklearn.calibration import calibration_curve
+
+from xraykit.tasks import check_binary
 
 #: Bins of every reliability curve and ECE in xraykit, so that a printed ECE and the one in a
 #: plot's legend are the same number (15 is the usual choice since Guo et al., 2017).
@@ -39,26 +43,13 @@ def logit(p) -> np.ndarray:
     return special.logit(np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS))
 
 
-def _binary_inputs(y_true, y_prob):
-    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    y_prob = np.asarray(y_prob, dtype=np.float64).reshape(-1)
-    if y_true.shape != y_prob.shape:
-        raise ValueError(f"y_true has {y_true.size} values but y_prob has {y_prob.size}: pass one "
-                         "probability per label (flatten multilabel arrays the same way).")
-    keep = ~np.isnan(y_true)  # NaN = unknown label (multilabel datasets)
-    y_true, y_prob = y_true[keep], y_prob[keep]
-    if y_true.size == 0:
-        raise ValueError("No labelled examples.")
-    if not np.isfinite(y_prob).all() or y_prob.min() < 0 or y_prob.max() > 1:
-        raise ValueError("y_prob must hold probabilities in [0, 1]; for logits use "
-                         "TemperatureScaler(from_logits=True) or apply a sigmoid first.")
-    if not np.isin(y_true, (0, 1)).all():
-        raise ValueError("y_true must hold 0/1 labels.")
-    return y_true, y_prob
-
-
 def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uniform"):
     """Observed frequency of positives against the mean predicted probability, per bin.
+
+    The bins are those of ``sklearn.calibration.calibration_curve`` (and so of the
+    ``CalibrationDisplay`` that :func:`xraykit.plotting.plot_calibration` draws): a bin holds
+    the probabilities in ``(lower, upper]`` (the first bin holds 0 too), so a probability
+    exactly on an inner edge counts in the lower bin.
 
     Args:
         y_true: 0/1 labels, any shape (flattened; NaN = unknown and left out).
@@ -73,7 +64,7 @@ def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uni
     Raises:
         ValueError: For mismatched inputs, probabilities outside [0, 1] or an unknown strategy.
     """
-    y_true, y_prob = _binary_inputs(y_true, y_prob)
+    y_true, y_prob = check_binary(y_true, y_prob, score_name="y_prob", probabilities=True)
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
     if strategy == "uniform":
@@ -83,15 +74,14 @@ def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uni
         edges[0], edges[-1] = 0.0, 1.0
     else:
         raise ValueError(f"strategy must be 'uniform' or 'quantile', not {strategy!r}.")
-    index = np.clip(np.searchsorted(edges, y_prob, side="right") - 1, 0, n_bins - 1)
-    count = np.bincount(index, minlength=n_bins)
-    total_prob = np.bincount(index, weights=y_prob, minlength=n_bins)
-    total_true = np.bincount(index, weights=y_true, minlength=n_bins)
-    used = count > 0
+    fraction_positive, mean_predicted = calibration_curve(
+        y_true, y_prob, n_bins=n_bins, strategy=strategy, pos_label=1)
+    # calibration_curve returns no counts; they come from its bin rule, inner edges only.
+    count = np.bincount(np.searchsorted(edges[1:-1], y_prob), minlength=n_bins)
     return {
-        "mean_predicted": total_prob[used] / count[used],
-        "fraction_positive": total_true[used] / count[used],
-        "count": count[used],
+        "mean_predicted": mean_predicted,
+        "fraction_positive": fraction_positive,
+        "count": count[count > 0],
         "edges": edges,
     }
 
@@ -177,8 +167,8 @@ class TemperatureScaler:
             log_p = special.log_softmax(z / t, axis=1)
             return float(-log_p[np.arange(len(y)), y].mean())
         z = z / t
-        # -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, computed stably.
-        return float((np.logaddexp(0.0, z) - y * z).mean())
+        # -[y log s(z) + (1-y) log(1-s(z))], with log s(z) and log(1 - s(z)) = log s(-z) stable.
+        return float(-(y * special.log_expit(z) + (1 - y) * special.log_expit(-z)).mean())
 
     def fit(self, y_true, scores) -> TemperatureScaler:
         """Finds the temperature minimising the negative log-likelihood (bounded scalar search).
@@ -203,12 +193,7 @@ class TemperatureScaler:
                 raise ValueError(f"softmax mode needs scores (N, C) and N class indices; got "
                                  f"{z.shape} and {len(y)}.")
         else:
-            y = np.asarray(y_true, dtype=np.float64).reshape(-1)
-            z = z.reshape(-1)
-            if y.shape != z.shape:
-                raise ValueError(f"y_true has {y.size} values but scores has {z.size}.")
-            keep = ~np.isnan(y)
-            y, z = y[keep], z[keep]
+            y, z = check_binary(y_true, z, score_name="scores")
             if len(np.unique(y)) < 2:
                 raise ValueError("Temperature scaling needs both classes in the fitting data.")
         log_lo, log_hi = np.log(self.bounds[0]), np.log(self.bounds[1])

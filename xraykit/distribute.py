@@ -68,7 +68,8 @@ def worker_env(tuner_id: str, ip: str = "127.0.0.1", port: int = 8000) -> dict[s
         port: Port of the chief.
 
     Returns:
-        ``{"KERASTUNER_TUNER_ID": ..., "KERASTUNER_ORACLE_IP": ..., "KERASTUNER_ORACLE_PORT": ...}``.
+        ``{"KERASTUNER_TUNER_ID": ..., "KERASTUNER_ORACLE_IP": ...,
+        "KERASTUNER_ORACLE_PORT": ...}``.
     """
     return {"KERASTUNER_TUNER_ID": str(tuner_id), "KERASTUNER_ORACLE_IP": str(ip),
             "KERASTUNER_ORACLE_PORT": str(int(port))}
@@ -288,7 +289,7 @@ def virtual_cpu_devices(n: int = 2) -> int:
             jax.config.update("jax_num_cpu_devices", int(n))
         except (AttributeError, RuntimeError, ValueError):
             pass  # older JAX (uses XLA_FLAGS) or backend already started (checked below)
-        count = len(jax.devices("cpu"))
+        count = len(keras.distribution.list_devices("cpu"))
     elif backend == "tensorflow":
         import tensorflow as tf
 
@@ -298,9 +299,10 @@ def virtual_cpu_devices(n: int = 2) -> int:
                 cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(int(n))])
         except RuntimeError:
             pass  # already initialized; checked below
-        count = len(tf.config.list_logical_devices("CPU"))
+        count = len(keras.distribution.list_devices("cpu"))
     else:
-        raise NotImplementedError(f"virtual_cpu_devices supports jax and tensorflow, not {backend}.")
+        raise NotImplementedError(f"virtual_cpu_devices supports jax and tensorflow, not "
+                                  f"{backend}.")
     if count != n:
         if previous_flags is None:  # leave the environment as it was
             os.environ.pop("XLA_FLAGS", None)
@@ -313,21 +315,11 @@ def virtual_cpu_devices(n: int = 2) -> int:
     return count
 
 
-def _devices(backend: str, devices):
-    if devices is not None:
-        return list(devices)
-    if backend == "jax":
-        import keras
+def _devices(devices):
+    """The given devices, else Keras' list: all GPUs (or TPUs), else all CPU devices."""
+    import keras
 
-        try:
-            gpus = keras.distribution.list_devices("gpu")
-        except RuntimeError:  # no GPU platform in this JAX install
-            gpus = []
-        return gpus or keras.distribution.list_devices("cpu")
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    return list(devices) if devices is not None else keras.distribution.list_devices()
 
 
 def distribution_strategy(devices: Sequence[str] | None = None):
@@ -347,11 +339,11 @@ def distribution_strategy(devices: Sequence[str] | None = None):
 
     backend = keras.backend.backend()
     if backend == "jax":
-        return keras.distribution.DataParallel(devices=_devices(backend, devices))
+        return keras.distribution.DataParallel(devices=_devices(devices))
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.distribute.MirroredStrategy(devices=_devices(backend, devices))
+        return tf.distribute.MirroredStrategy(devices=_devices(devices))
     raise NotImplementedError(
         f"data-parallel training here covers the jax and tensorflow backends, not {backend}; "
         "with torch use torch.nn.parallel.DistributedDataParallel.")

@@ -18,20 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-
-def _as_binary(y_true, y_score) -> tuple[np.ndarray, np.ndarray]:
-    y_true = np.asarray(y_true, dtype=float).reshape(-1)
-    y_score = np.asarray(y_score, dtype=float).reshape(-1)
-    if y_true.shape != y_score.shape:
-        raise ValueError(f"y_true has {y_true.size} values but y_score has {y_score.size}: pass "
-                         f"one score per label (e.g. model.predict(x).ravel() for a binary model).")
-    known = ~np.isnan(y_true)
-    y_true, y_score = y_true[known], y_score[known]
-    if not np.isin(y_true, (0, 1)).all():
-        raise ValueError("y_true must hold 0/1 labels (NaN = unknown, ignored).")
-    if np.isnan(y_score).any():
-        raise ValueError("y_score contains NaN: the model diverged or the input had NaN.")
-    return y_true.astype(int), y_score
+from xraykit.tasks import check_binary
 
 
 def _both_classes(y_true) -> bool:
@@ -83,7 +70,7 @@ def confusion(y_true, y_score, threshold: float = 0.5) -> np.ndarray:
     Returns:
         ``[[tn, fp], [fn, tp]]`` as a 2x2 int array.
     """
-    y_true, y_score = _as_binary(y_true, y_score)
+    y_true, y_score = check_binary(y_true, y_score)
     return skm.confusion_matrix(y_true, (y_score >= threshold).astype(int), labels=[0, 1])
 
 
@@ -101,9 +88,10 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
         ``tn``, ``fn``, ``threshold``, ``n``. AUC and AP are NaN when only one class is present.
 
     Raises:
-        ValueError: On mismatched sizes, non-binary labels or NaN scores.
+        ValueError: On mismatched sizes, non-binary labels or NaN scores
+            (:func:`xraykit.tasks.check_binary`).
     """
-    y_true, y_score = _as_binary(y_true, y_score)
+    y_true, y_score = check_binary(y_true, y_score)
     both = _both_classes(y_true)
     return {
         "auc": float(skm.roc_auc_score(y_true, y_score)) if both else float("nan"),
@@ -149,7 +137,7 @@ def choose_threshold(y_true, y_score, method: str = "youden", target: float = 0.
     Raises:
         ValueError: On an unknown method, a target outside (0, 1], or one class only.
     """
-    y_true, y_score = _as_binary(y_true, y_score)
+    y_true, y_score = check_binary(y_true, y_score)
     if not _both_classes(y_true):
         raise ValueError("choose_threshold needs both classes in y_true (use a validation set "
                          "with positives and negatives).")
@@ -206,7 +194,9 @@ def roc_curves(y_true, y_score, class_names=None) -> dict[str, dict[str, np.ndar
     y_true, y_score, names = _label_matrix(y_true, y_score, class_names)
     curves = {}
     for j, name in enumerate(names):
-        t, s = _as_binary(y_true[:, j], y_score[:, j])
+        if np.isnan(y_true[:, j]).all():  # no known label in this column
+            continue
+        t, s = check_binary(y_true[:, j], y_score[:, j])
         if not _both_classes(t):
             continue
         fpr, tpr, thr = skm.roc_curve(t, s)
@@ -263,7 +253,7 @@ def bootstrap_ci(y_true, y_score, metric="auc", n_boot: int = 1000, seed: int = 
     Raises:
         ValueError: On an unknown metric name.
     """
-    y_true, y_score = _as_binary(y_true, y_score)
+    y_true, y_score = check_binary(y_true, y_score)
     if callable(metric):
         fn = metric
     elif metric in _METRICS:

@@ -1,4 +1,4 @@
-"""Loss functions for chest X-ray classification (lesson 3).
+"""Loss functions and balanced class weights for chest X-ray classification (lesson 3).
 
 Chest X-ray labels are imbalanced (PneumoniaMNIST is 1 normal : 3 pneumonia; ChestMNIST's
 hernia is 0.2 % of images) and sometimes unknown (CheXpert marks findings as uncertain or
@@ -8,7 +8,7 @@ on every backend and are saved and reloaded with a model (the custom classes are
 
 * plain binary cross-entropy (``keras.losses.BinaryCrossentropy``);
 * :class:`WeightedBinaryCrossentropy`, with per-class (and per-label) weights from
-  :func:`class_weights`;
+  :func:`class_weights` (also the ``class_weight`` of :func:`xraykit.training.fit`);
 * :func:`focal_loss`, a thin wrapper around ``keras.losses.BinaryFocalCrossentropy``;
 * :func:`smoothed_bce`, cross-entropy with label smoothing;
 * :class:`MaskedBinaryCrossentropy`, multi-label cross-entropy where unknown labels
@@ -26,6 +26,7 @@ import numpy as np
 from keras import ops
 
 from xraykit.keras_objects import MaskedBinaryCrossentropy, WeightedBinaryCrossentropy
+from xraykit.tasks import check_binary
 
 LOSS_NAMES = ("bce", "weighted_bce", "focal", "smooth", "masked_bce")
 
@@ -38,10 +39,7 @@ def _as_label_matrix(y) -> np.ndarray:
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2:
-        raise ValueError(
-            f"Labels must have shape (N,), (N, 1) or (N, L); got {y.shape}. For multi-class "
-            "labels use sklearn.utils.class_weight.compute_class_weight instead."
-        )
+        raise ValueError(f"Labels must have shape (N,), (N, 1) or (N, L); got {y.shape}.")
     return y
 
 
@@ -50,36 +48,49 @@ def _known(y: np.ndarray) -> np.ndarray:
 
 
 def class_weights(y, per_label: bool | None = None):
-    """Balanced class weights, ``n / (2 * n_class)``, as scikit-learn's ``"balanced"`` mode.
+    """Balanced class weights ``n / (k * n_class)``: scikit-learn's ``"balanced"`` mode.
 
-    With these weights both classes contribute the same total weight to the loss: the rare
-    class gets a weight above 1, the common one below 1.
+    With these weights every class contributes the same total weight to the loss: a rare
+    class gets a weight above 1, a common one below 1. One label column (binary 0/1 or
+    multi-class indices) gives the dict for Keras ``fit(class_weight=...)``, computed by
+    ``sklearn.utils.class_weight.compute_class_weight``; ``per_label=True`` gives one
+    ``[w_negative, w_positive]`` row per label for :class:`WeightedBinaryCrossentropy`.
 
     Args:
-        y: Binary labels ``(N,)`` or ``(N, 1)``, or multi-label ``(N, L)``, with 0/1 entries;
-            unknown entries (``NaN`` or ``-1``) are not counted.
-        per_label: ``True`` gives an ``(L, 2)`` array (one row per label); ``False`` gives a
-            dict for Keras ``fit(class_weight=...)`` and needs a single label column.
-            ``None`` (default) picks the dict for one column and the array otherwise.
+        y: Labels ``(N,)`` or ``(N, 1)`` (0/1 or class indices), or multi-label ``(N, L)``
+            0/1; unknown entries (``NaN`` or ``-1``) are not counted.
+        per_label: ``True`` gives an ``(L, 2)`` array (0/1 labels only); ``False`` gives the
+            dict and needs a single label column. ``None`` (default) picks the dict for one
+            column and the array otherwise.
 
     Returns:
-        ``{0: w_negative, 1: w_positive}`` (binary), or a float array of shape ``(L, 2)`` whose
-        columns are ``[w_negative, w_positive]``. A label with no known positive (or no
-        negative) gets weights ``[1, 1]`` and a warning, since there is nothing to balance.
+        ``{class: weight}`` (e.g. ``{0: w_negative, 1: w_positive}``), or a float array of
+        shape ``(L, 2)`` whose columns are ``[w_negative, w_positive]``. A binary label with no
+        known positive (or no negative) gets weights 1 and a warning, since there is nothing
+        to balance.
 
     Raises:
-        ValueError: If the labels are not 0/1 (or unknown), have the wrong shape, or
-            ``per_label=False`` is asked for several label columns.
+        ValueError: If per-label labels are not 0/1 (or unknown), class indices are not
+            whole numbers, the shape is wrong, or ``per_label=False`` is asked for several
+            label columns.
+
+    Example:
+        >>> class_weights(np.array([0, 1, 1, 1]))
+        {0: 2.0, 1: 0.6666666666666666}
     """
     y = _as_label_matrix(y)
+    if per_label is None:
+        per_label = y.shape[1] > 1
+    if not per_label:
+        if y.shape[1] != 1:
+            raise ValueError(
+                f"per_label=False needs one label column; got {y.shape[1]}. Use per_label=True "
+                "for multi-label data (Keras fit(class_weight=...) only supports single-output "
+                "labels).")
+        return _balanced_dict(y[_known(y)])
     known = _known(y)
-    values = y[known]
-    if values.size and not np.all((values == 0) | (values == 1)):
-        bad = np.unique(values[(values != 0) & (values != 1)])[:5]
-        raise ValueError(
-            f"class_weights expects 0/1 labels (NaN or -1 for unknown); found {bad.tolist()}. "
-            "Multi-class labels need sklearn.utils.class_weight.compute_class_weight."
-        )
+    check_binary(np.where(known, y, np.nan))  # raises, naming the values, unless 0/1
+    # Hand-written per label: compute_class_weight has no per-column mode or unknown mask.
     n_pos = np.sum(np.where(known, y, 0) == 1, axis=0).astype(np.float64)
     n_known = known.sum(axis=0).astype(np.float64)
     n_neg = n_known - n_pos
@@ -93,16 +104,27 @@ def class_weights(y, per_label: bool | None = None):
             f"(columns {np.flatnonzero(~ok).tolist()[:10]}); their weights are left at 1.",
             stacklevel=2,
         )
-    if per_label is None:
-        per_label = y.shape[1] > 1
-    if per_label:
-        return weights
-    if y.shape[1] != 1:
-        raise ValueError(
-            f"per_label=False needs one label column; got {y.shape[1]}. Use per_label=True for "
-            "multi-label data (Keras fit(class_weight=...) only supports single-output labels)."
-        )
-    return {0: float(weights[0, 0]), 1: float(weights[0, 1])}
+    return weights
+
+
+def _balanced_dict(labels: np.ndarray) -> dict[int, float]:
+    """``compute_class_weight("balanced")`` as a dict, for one column of known labels."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if labels.size == 0:
+        raise ValueError("No labelled examples: every label is unknown (NaN or -1).")
+    if not np.all(labels == np.round(labels)):
+        bad = np.unique(labels[labels != np.round(labels)])[:5]
+        raise ValueError(f"class_weights expects 0/1 labels or class indices; found "
+                         f"{bad.tolist()}.")
+    labels = labels.astype(int)
+    classes = np.unique(labels)
+    if len(classes) < 2:
+        warnings.warn(f"Only class {classes.tolist()} among the known labels: nothing to "
+                      f"balance, the weights are left at 1.", stacklevel=3)
+        return {c: 1.0 for c in sorted({0, 1} | set(classes.tolist()))}
+    weights = compute_class_weight("balanced", classes=classes, y=labels)
+    return {int(c): float(w) for c, w in zip(classes, weights)}
 
 
 def positive_fraction(y) -> np.ndarray:
@@ -234,7 +256,8 @@ def get_loss(name="bce", y_train=None, **kwargs):
         raise ValueError(f"loss must be a name or a Keras loss; got {type(name).__name__}.")
     key = name.strip().lower().replace("-", "_")
     key = {"binary_crossentropy": "bce", "weighted": "weighted_bce", "focal_loss": "focal",
-           "label_smoothing": "smooth", "smoothed_bce": "smooth", "masked": "masked_bce"}.get(key, key)
+           "label_smoothing": "smooth", "smoothed_bce": "smooth",
+           "masked": "masked_bce"}.get(key, key)
     if key == "bce":
         return keras.losses.BinaryCrossentropy(**kwargs)
     if key == "weighted_bce":
@@ -247,7 +270,8 @@ def get_loss(name="bce", y_train=None, **kwargs):
     if key == "focal":
         if isinstance(kwargs.get("alpha"), str):
             if kwargs["alpha"] != "balanced" or y_train is None:
-                raise ValueError("focal alpha must be a float, None, or 'balanced' with y_train given.")
+                raise ValueError("focal alpha must be a float, None, or 'balanced' with y_train "
+                                 "given.")
             kwargs["alpha"] = float(1.0 - np.mean(positive_fraction(y_train)))
         return focal_loss(**kwargs)
     if key == "smooth":

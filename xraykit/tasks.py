@@ -1,8 +1,10 @@
-"""The task names (binary, multi-label, multi-class): checking them and inferring them.
+"""Task names (binary, multi-label, multi-class) and 0/1 labels: checking them, inferring the task.
 
 Every module that takes a ``task`` argument checks it here, so a misspelt task is refused
 with the same message everywhere, and the task is inferred from labels or from a model's
-output in one way only. This module imports neither Keras nor a backend.
+output in one way only. Evaluation, calibration and class weights check 0/1 labels (and the
+scores that go with them) with :func:`check_binary`. This module imports neither Keras nor a
+backend.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import difflib
 import numpy as np
 
 TASKS = ("binary", "multilabel", "multiclass")
+
+__all__ = ["TASKS", "check_binary", "check_task", "task_from_labels", "task_from_model"]
 
 
 def check_task(task, allowed: tuple[str, ...] = TASKS) -> str:
@@ -99,3 +103,60 @@ def task_from_model(model) -> tuple[str, int]:
     if getattr(activation, "__name__", "") == "softmax":
         return "multiclass", units
     return ("binary", 1) if units == 1 else ("multilabel", units)
+
+
+def check_binary(y_true, y_score=None, *, score_name: str = "y_score",
+                 probabilities: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Checks 0/1 labels (and one score per label), dropping the unknown labels.
+
+    Labels and scores are flattened, so ``(N,)``, ``(N, 1)`` and ``(N, L)`` arrays all work
+    (multilabel arrays count every (image, label) pair once).
+
+    Args:
+        y_true: 0/1 labels, any shape; NaN marks an unknown label, left out with its score.
+        y_score: Scores of the positive class with as many values as ``y_true``, or ``None``
+            to check the labels only.
+        score_name: The name of the scores in error messages (``"y_prob"``...).
+        probabilities: Also require the scores to be probabilities in [0, 1].
+
+    Returns:
+        ``(labels, scores)``: the known labels as an int array and their scores as a float64
+        array (``None`` when no scores were given).
+
+    Raises:
+        ValueError: If the sizes differ, no label is known, a label is not 0/1 (the message
+            shows the values found), a score is NaN, or with ``probabilities=True`` a score is
+            outside [0, 1].
+
+    Example:
+        >>> check_binary([0, 1, np.nan], [0.2, 0.9, 0.5])
+        (array([0, 1]), array([0.2, 0.9]))
+        >>> check_binary([0, 2], [0.2, 0.9])
+        Traceback (most recent call last):
+        ...
+        ValueError: y_true must hold 0/1 labels (NaN = unknown, left out); found [2.0].
+    """
+    labels = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    scores = None if y_score is None else np.asarray(y_score, dtype=np.float64).reshape(-1)
+    if scores is not None and labels.shape != scores.shape:
+        raise ValueError(f"y_true has {labels.size} values but {score_name} has {scores.size}: "
+                         f"pass one score per label (e.g. model.predict(x).ravel() for a binary "
+                         f"model; flatten multilabel arrays the same way).")
+    known = ~np.isnan(labels)
+    labels = labels[known]
+    if labels.size == 0:
+        raise ValueError("No labelled examples: every label in y_true is NaN (unknown).")
+    bad = (labels != 0) & (labels != 1)
+    if bad.any():
+        raise ValueError(f"y_true must hold 0/1 labels (NaN = unknown, left out); found "
+                         f"{np.unique(labels[bad])[:5].tolist()}.")
+    if scores is not None:
+        scores = scores[known]
+        if np.isnan(scores).any():
+            raise ValueError(f"{score_name} contains NaN: the model diverged or the input had "
+                             f"NaN.")
+        if probabilities and (not np.isfinite(scores).all() or scores.min() < 0
+                              or scores.max() > 1):
+            raise ValueError(f"{score_name} must hold probabilities in [0, 1]; for logits use "
+                             f"TemperatureScaler(from_logits=True) or apply a sigmoid first.")
+    return labels.astype(int), scores

@@ -31,7 +31,12 @@ import keras
 import numpy as np
 
 from xraykit.keras_objects import SparseAUC, Specificity
-from xraykit.losses import MaskedBinaryCrossentropy, WeightedBinaryCrossentropy, get_loss
+from xraykit.losses import (
+    MaskedBinaryCrossentropy,
+    WeightedBinaryCrossentropy,
+    class_weights,
+    get_loss,
+)
 from xraykit.optimizers import make_optimizer
 from xraykit.tasks import check_task, task_from_model
 
@@ -141,29 +146,6 @@ def compile_model(model: keras.Model, task: str | None = "binary", optimizer="ad
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
-def balanced_class_weight(y, task: str = "binary") -> dict[int, float] | None:
-    """Class weights ``n / (k * n_class)`` (scikit-learn's "balanced") for ``fit``.
-
-    Args:
-        y: Training labels: ``(N, 1)`` or ``(N,)`` binary, or ``(N,)`` class indices.
-        task: ``"binary"`` or ``"multiclass"``; ``"multilabel"`` returns ``None`` (Keras'
-            ``class_weight`` cannot weight labels independently: use a weighted loss,
-            :func:`xraykit.losses.get_loss` ``"weighted_bce"``).
-
-    Returns:
-        ``{class_index: weight}``, or ``None`` for multi-label.
-    """
-    if task == "multilabel":
-        return None
-    from sklearn.utils.class_weight import compute_class_weight
-
-    labels = np.asarray(y).reshape(-1)
-    labels = labels[~np.isnan(labels.astype(float))].astype(int)
-    classes = np.unique(labels)
-    weights = compute_class_weight("balanced", classes=classes, y=labels)
-    return {int(c): float(w) for c, w in zip(classes, weights)}
-
-
 def _loss_weights_classes(loss) -> bool:
     """Whether a compiled loss already re-weights classes (so class weights would double it)."""
     if isinstance(loss, WeightedBinaryCrossentropy):
@@ -429,8 +411,9 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         profile: Run profile (name or object) giving default epochs and batch size.
         epochs: Epochs (default: the profile's).
         batch_size: Batch size (default: the profile's).
-        class_weight: ``"balanced"`` (computed from ``y_train``; skipped with a message when the
-            compiled loss already weights the classes), ``None`` or a dict.
+        class_weight: ``"balanced"`` (:func:`xraykit.losses.class_weights` of ``y_train``;
+            none for multilabel tasks; skipped with a message when the compiled loss already
+            weights the classes), ``None`` or a dict.
         run_dir: Folder for ``best.keras`` (+ ``best.json``, its score and epoch),
             ``history.csv`` and the ``backup`` of ``BackupAndRestore``; created if missing.
             ``None`` makes a fresh temporary folder. Reuse a folder to resume an interrupted
@@ -476,8 +459,10 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         if class_weight != "balanced":
             raise ValueError(f"class_weight must be 'balanced', None or a dict, not "
                              f"{class_weight!r}.")
-        class_weight = balanced_class_weight(data.y_train, task)
-        if _loss_weights_classes(model.loss):
+        # Keras' class_weight cannot weight several labels independently (multilabel: None).
+        class_weight = None if task == "multilabel" else class_weights(data.y_train,
+                                                                        per_label=False)
+        if class_weight is not None and _loss_weights_classes(model.loss):
             warnings.warn(f"class_weight='balanced' skipped: the loss "
                           f"{type(model.loss).__name__} already weights the classes.",
                           stacklevel=2)

@@ -1,4 +1,4 @@
-"""Hyperparameter search with KerasTuner (lesson 6).
+r"""Hyperparameter search with KerasTuner (lesson 6).
 
 :class:`XRayHyperModel` is a ``keras_tuner.HyperModel`` whose search space covers the
 architecture (model name, width, depth), dropout, L2, the optimizer and its learning rate, the
@@ -18,7 +18,7 @@ The same search runs distributed with KerasTuner's chief/worker mode: set
 and ``KERASTUNER_ORACLE_PORT`` and start the same program once per process, or use
 :func:`xraykit.distribute.launch_distributed_search` with this module's command line::
 
-    python -m xraykit.tuning --kind random --directory runs/tuning --project-name demo \\
+    python -m xraykit.tuning --kind random --directory runs/tuning --project-name demo \
         --profile smoke --data ../shared/data
 """
 
@@ -256,9 +256,9 @@ class XRayHyperModel(keras_tuner.HyperModel):
             return self.class_weight
         if self.task == "multilabel" or y is None:
             return None
-        from xraykit import training
+        from xraykit import losses
 
-        return training.balanced_class_weight(np.asarray(y), self.task)
+        return losses.class_weights(np.asarray(y), per_label=False)
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains the trial's model: ``model.fit`` with the trial's batch size.

@@ -24,8 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
-
 from xraykit.plotting._figure import figure_and_axes
 from xraykit.plotting.calibration import plot_calibration
 from xraykit.plotting.evaluation import (
@@ -74,25 +72,3 @@ __all__ = [
     "plot_threshold", "plot_train_vs_val", "plot_trials", "plot_tuner_comparison",
     "plot_weight_histograms", "read_history",
 ]
-
-# Old names still imported by the tests of other modules (test_calibration, test_explain,
-# test_tuning); the notebooks use the new ones. Each warns and names its replacement.
-_RENAMED = {
-    "calibration_plot": "plot_calibration",
-    "roc_pr_ci": "plot_roc_pr_bootstrap",
-    "threshold_view": "plot_threshold",
-    "grad_cam_overlay": "plot_grad_cam",
-    "error_gallery": "plot_errors",
-    "tuning_trials": "plot_trials",
-    "hyperparameter_effects": "plot_hyperparameter_effects",
-    "tuner_comparison": "plot_tuner_comparison",
-}
-
-
-def __getattr__(name: str):
-    if name in _RENAMED:
-        new = _RENAMED[name]
-        warnings.warn(f"xraykit.plotting.{name} is now xraykit.plotting.{new}.",
-                      DeprecationWarning, stacklevel=2)
-        return globals()[new]
-    raise AttributeError(f"module 'xraykit.plotting' has no attribute {name!r}")
