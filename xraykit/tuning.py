@@ -30,6 +30,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -493,8 +494,14 @@ def run_search(tuner, data, epochs: int | None = None, profile=None, callbacks=N
     x, y, validation = _split_data(data)
     epochs = int(epochs or profile.tuner_epochs)
     try:
-        tuner.search(x, y, validation_data=validation, epochs=epochs,
-                     callbacks=list(callbacks or []), verbose=verbose, **fit_kwargs)
+        with warnings.catch_warnings():
+            # Hyperband continues a trial from an earlier trial's checkpoint, which holds that
+            # trial's optimizer state; the new trial's optimizer is not built yet, so Keras skips
+            # those variables (the optimizer restarts, as KerasTuner intends) and says so.
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer",
+                                    UserWarning)
+            tuner.search(x, y, validation_data=validation, epochs=epochs,
+                         callbacks=list(callbacks or []), verbose=verbose, **fit_kwargs)
     except RuntimeError as err:  # KerasTuner's own stop after consecutive failures
         if "consecutive failures" not in str(err):
             raise
