@@ -8,8 +8,8 @@ from xraykit import augmentation as aug
 
 
 @pytest.fixture(scope="module")
-def batch(pneumonia_small):
-    return pneumonia_small.x_train[:16]
+def batch(small_data):
+    return small_data.x_train[:16]
 
 
 def _tiny_model(augmentation=None):
@@ -63,9 +63,9 @@ def test_xray_safe_defaults():
     assert [r["preset"] for r in rows] == list(aug.PRESETS) and rows[0]["rotation"] == 0.0
 
 
-def test_saved_and_reloaded_with_model(tmp_path, pneumonia_small):
+def test_saved_and_reloaded_with_model(tmp_path, small_data):
     model = _tiny_model(aug.augmentation_layers("heavy", seed=0))
-    x = pneumonia_small.x_train
+    x = small_data.x_train
     pred = model.predict(x[:8], verbose=0)
     # inference does not augment: two predictions are identical
     assert np.array_equal(pred, model.predict(x[:8], verbose=0))
@@ -75,8 +75,8 @@ def test_saved_and_reloaded_with_model(tmp_path, pneumonia_small):
     assert np.allclose(reloaded.predict(x[:8], verbose=0), pred, atol=1e-6)
 
 
-def test_augmented_dataset_in_fit(pneumonia_small):
-    x, y = pneumonia_small.x_train, pneumonia_small.y_train
+def test_augmented_dataset_in_fit(small_data):
+    x, y = small_data.x_train, small_data.y_train
     ds = aug.augmented_dataset(x, y, "light", batch_size=64, seed=0)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -99,10 +99,10 @@ def test_augmented_dataset_in_fit(pneumonia_small):
         aug.augmented_dataset(x, y[:10])
 
 
-def test_mixup_and_cutmix(pneumonia_small):
-    labels = pneumonia_small.y_train[:, 0]
+def test_mixup_and_cutmix(small_data):
+    labels = small_data.y_train[:, 0]
     idx = np.concatenate([np.flatnonzero(labels == 0)[:8], np.flatnonzero(labels == 1)[:8]])
-    batch, y = pneumonia_small.x_train[idx], pneumonia_small.y_train[idx]
+    batch, y = small_data.x_train[idx], small_data.y_train[idx]
     mixed, soft = aug.mixup(batch, y, alpha=0.4, seed=1)
     assert mixed.shape == batch.shape and soft.shape == (16, 1)
     assert 0 <= soft.min() and soft.max() <= 1 and np.any((soft > 0) & (soft < 1))
@@ -124,9 +124,9 @@ def test_optional_gridmask_and_migration_table():
     assert isinstance(aug.randaugment(seed=0), keras.layers.RandAugment)
 
 
-def test_augmentation_inside_fit_and_in_pipeline(pneumonia_small):
+def test_augmentation_inside_fit_and_in_pipeline(small_data):
     """fit() with the augmentation inside the model and in the input pipeline (both backends)."""
-    x, y = pneumonia_small.x_train[:32], pneumonia_small.y_train[:32]
+    x, y = small_data.x_train[:32], small_data.y_train[:32]
     rows = aug.augmentation_cost(_tiny_model, x, y, "medium", batch_size=32, epochs=2)
     expected = "Dataset" if keras.backend.backend() == "tensorflow" else "PyDataset"
     assert rows[2]["data"].endswith(expected) and rows[1]["data"] == "ndarray"

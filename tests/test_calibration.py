@@ -123,7 +123,7 @@ def test_temperature_scaling_softmax():
     assert (out.argmax(1) == sharp.argmax(1)).all()
 
 
-def test_calibration_on_real_predictions(pneumonia_small):
+def test_calibration_on_real_predictions(small_data):
     """A quickly trained PneumoniaMNIST model: T fitted on validation helps on test.
 
     ECE on test goes down or stays small, and the ranking is unchanged.
@@ -132,7 +132,7 @@ def test_calibration_on_real_predictions(pneumonia_small):
 
     from xraykit.models import build_model
 
-    data = pneumonia_small
+    data = small_data
     model = build_model("small_cnn", (28, 28, 1), width=8, depth=2)
     model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
     model.fit(data.x_train, data.y_train, epochs=3, batch_size=64, verbose=0)

@@ -42,10 +42,10 @@ def test_grad_cam_peaks_on_the_opacity():
     assert np.mean(hits) >= 0.7, f"heatmap peak on the opacity in only {np.mean(hits):.0%}"
 
 
-def test_grad_cam_scratch_model_from_xraykit(pneumonia_small):
+def test_grad_cam_scratch_model_from_xraykit(small_data):
     model = build_model("small_cnn", (28, 28, 1), width=8, depth=2)
     assert find_conv_layer(model).name == "block2_relu"
-    images = pneumonia_small.x_test[:4]
+    images = small_data.x_test[:4]
     cams = grad_cam(model, images)
     assert cams.shape == (4, 28, 28) and cams.dtype == np.float32
     assert np.isfinite(cams).all() and cams.min() >= 0.0 and cams.max() <= 1.0
@@ -54,13 +54,13 @@ def test_grad_cam_scratch_model_from_xraykit(pneumonia_small):
     assert one.shape == (1, 28, 28) and np.isfinite(one).all()
 
 
-def test_grad_cam_nested_application_backbone(pneumonia_small):
+def test_grad_cam_nested_application_backbone(small_data):
     """keras.applications backbone nested in the xraykit wrapper: the map comes from inside."""
     model = build_model("resnet50v2", (32, 32, 1), weights=None)
     path = conv_layer_path(model)
     assert len(path) == 2 and path[0].name == "backbone"
     assert len(path[-1].output.shape) == 4
-    images = np.stack([np.pad(im, ((2, 2), (2, 2), (0, 0))) for im in pneumonia_small.x_test[:2]])
+    images = np.stack([np.pad(im, ((2, 2), (2, 2), (0, 0))) for im in small_data.x_test[:2]])
     cams = grad_cam(model, images)
     assert cams.shape == (2, 32, 32)
     assert np.isfinite(cams).all() and cams.min() >= 0.0 and cams.max() <= 1.0

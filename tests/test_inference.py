@@ -14,10 +14,10 @@ from xraykit.models import build_model
 
 
 @pytest.fixture(scope="module")
-def trained(pneumonia_small):
+def trained(small_data):
     model = build_model("small_cnn", (28, 28, 1), width=8, depth=2)
     model.compile(keras.optimizers.Adam(3e-3), "binary_crossentropy")
-    model.fit(pneumonia_small.x_train, pneumonia_small.y_train, epochs=2, batch_size=64, verbose=0)
+    model.fit(small_data.x_train, small_data.y_train, epochs=2, batch_size=64, verbose=0)
     return model
 
 

@@ -20,18 +20,19 @@ def _bce(y, p):
     return -(y * math.log(p) + (1 - y) * math.log(1 - p))
 
 
-def test_class_weights_binary_matches_closed_form_and_sklearn(pneumonia_small):
+def test_class_weights_binary_matches_closed_form_and_sklearn(small_data):
     from sklearn.utils.class_weight import compute_class_weight
 
-    y = pneumonia_small.y_train
+    y = small_data.y_train
     weights = losses.class_weights(y)
     n, n_pos = len(y), int(y.sum())
     assert weights[0] == pytest.approx(n / (2 * (n - n_pos)))
     assert weights[1] == pytest.approx(n / (2 * n_pos))
     expected = compute_class_weight("balanced", classes=np.array([0, 1]), y=y.ravel())
     assert [weights[0], weights[1]] == pytest.approx(expected.tolist())
-    # PneumoniaMNIST has ~3 pneumonia per normal: the normal class must weigh more.
-    assert weights[0] > 1 > weights[1]
+    # The rarer class weighs more (PneumoniaMNIST: ~3 pneumonia per normal, so "normal").
+    rarer = 0 if n - n_pos < n_pos else 1
+    assert weights[rarer] > 1 > weights[1 - rarer]
 
 
 def test_class_weights_per_label_ignores_unknowns_and_flags_one_class_labels():
@@ -224,9 +225,9 @@ def test_model_with_each_loss_saves_and_reloads(name, tmp_path):
                                                                rel=1e-5)
 
 
-def test_weighted_bce_changes_training_on_real_imbalanced_data(pneumonia_small):
+def test_weighted_bce_changes_training_on_real_imbalanced_data(small_data):
     """On PneumoniaMNIST (1:3), weighting raises the mean score of normal images less."""
-    y = pneumonia_small.y_train
+    y = small_data.y_train
     weighted = losses.get_loss("weighted_bce", y_train=y)
     plain = keras.losses.BinaryCrossentropy()
     # A constant predictor at the positive rate minimises plain BCE; balanced weights move

@@ -75,14 +75,14 @@ def _small_model(seed=0):
     return model
 
 
-def test_lr_range_test_restores_model_and_optimizer(pneumonia_small):
+def test_lr_range_test_restores_model_and_optimizer(small_data):
     model = _small_model()
     model.compile(optimizer=optimizers.make_optimizer("adam"), loss="binary_crossentropy")
-    model.fit(pneumonia_small.x_train[:64], pneumonia_small.y_train[:64], epochs=1, verbose=0)
+    model.fit(small_data.x_train[:64], small_data.y_train[:64], epochs=1, verbose=0)
     weights = [w.copy() for w in model.get_weights()]
     opt_state = [keras.ops.convert_to_numpy(v.value).copy() for v in model.optimizer.variables]
     seen = []
-    result = optimizers.lr_range_test(model, pneumonia_small, min_lr=1e-5, max_lr=10.0,
+    result = optimizers.lr_range_test(model, small_data, min_lr=1e-5, max_lr=10.0,
                                       steps=30, batch_size=32,
                                       callback=lambda *row: seen.append(row))
     for before, after in zip(weights, model.get_weights()):
@@ -104,11 +104,11 @@ def test_lr_range_test_restores_model_and_optimizer(pneumonia_small):
     assert result.stopped_early or result.losses[-1] > result.losses.min()
 
 
-def test_lr_range_test_leaves_unbuilt_optimizer_equivalent_to_fresh(pneumonia_small):
+def test_lr_range_test_leaves_unbuilt_optimizer_equivalent_to_fresh(small_data):
     model = _small_model()
     model.compile(optimizer=optimizers.make_optimizer("momentum", 0.01), loss="binary_crossentropy")
     weights = [w.copy() for w in model.get_weights()]
-    x, y = pneumonia_small.x_train[:96], pneumonia_small.y_train[:96]
+    x, y = small_data.x_train[:96], small_data.y_train[:96]
     optimizers.lr_range_test(model, x, y, steps=8, batch_size=32)
     for before, after in zip(weights, model.get_weights()):
         np.testing.assert_array_equal(before, after)

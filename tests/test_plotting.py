@@ -21,8 +21,8 @@ def _close():
 
 
 @pytest.fixture(scope="module")
-def x(pneumonia_small):
-    return pneumonia_small.x_train[:6]
+def x(small_data):
+    return small_data.x_train[:6]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_plot_intensity_histograms(x, dicom_dir):
         plotting.plot_intensity_histograms({"raw": x}, layout="stacked")
 
 
-def test_augmentation_figures(x, pneumonia_small):
+def test_augmentation_figures(x, small_data):
     fig = plotting.plot_augmentations(x[0], "medium", n=4, seed=0)
     drawn = [ax for ax in fig.axes if ax.images]
     assert len(drawn) == 5 and drawn[0].get_title() == "original"
@@ -92,7 +92,7 @@ def test_augmentation_figures(x, pneumonia_small):
     assert len(fig.axes) == 6 and fig.axes[0].get_ylabel() == "none"
     # the "none" preset leaves the image as it is
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), x[0, ..., 0], atol=1e-6)
-    fig = plotting.plot_mixed_examples(x, pneumonia_small.y_train[:6], "cutmix", n=3,
+    fig = plotting.plot_mixed_examples(x, small_data.y_train[:6], "cutmix", n=3,
                                        class_names=["normal", "pneumonia"])
     assert len(fig.axes) == 6 and fig.axes[3].get_title().startswith("P(pneumonia)=")
 

@@ -10,8 +10,8 @@ from xraykit.images import read_image
 
 
 @pytest.fixture(scope="module")
-def x(pneumonia_small):
-    return pneumonia_small.x_train[:32]
+def x(small_data):
+    return small_data.x_train[:32]
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_zscore_and_layer_agree(x):
     assert pp.zscore(x[0, ..., 0]).shape == (28, 28)
 
 
-def test_dataset_normalizer_matches_training_stats(pneumonia_small):
-    x_train = pneumonia_small.x_train
+def test_dataset_normalizer_matches_training_stats(small_data):
+    x_train = small_data.x_train
     mean, std = pp.dataset_stats(x_train)
     assert 0 < mean < 1 and 0 < std < 0.5
     layer = pp.dataset_normalizer(x_train)
@@ -158,8 +158,8 @@ def test_to_rgb_errors_and_unit(x):
         pp.to_rgb(x * 255, "densenet121")
 
 
-def test_model_with_layers_saves_and_reloads(tmp_path, pneumonia_small):
-    x_train = pneumonia_small.x_train[:64]
+def test_model_with_layers_saves_and_reloads(tmp_path, small_data):
+    x_train = small_data.x_train[:64]
     inputs = keras.Input((28, 28, 1))
     h = pp.Window(0.5, 0.8)(inputs)
     h = pp.PerImageMinMax()(h)

@@ -45,8 +45,8 @@ def test_kernel_weights_and_l1_sparsity():
     assert stats["l1"] == pytest.approx(np.abs(kept.astype(np.float64)).sum(), rel=1e-6)
 
 
-def test_train_variant_and_table(pneumonia_small):
-    small = pneumonia_small.subset(96, 64, 32, seed=0)
+def test_train_variant_and_table(small_data):
+    small = small_data.subset(96, 64, 32, seed=0)
     run = regularization.train_variant("L1", small, "smoke", model="small_cnn", epochs=2,
                                        build=dict(width=4, depth=1, l1=1e-3))
     assert run.model.layers[-2].kernel_regularizer is not None  # L1 reached the model

@@ -13,10 +13,10 @@ from xraykit.training import (
 )
 
 
-def test_fit_one_epoch_on_real_data(pneumonia_small, tmp_path):
-    model = build_model("small_cnn", pneumonia_small.image_shape, width=8, depth=2)
+def test_fit_one_epoch_on_real_data(small_data, tmp_path):
+    model = build_model("small_cnn", small_data.image_shape, width=8, depth=2)
     compile_model(model, task="binary", optimizer="adam", learning_rate=1e-3)
-    history = fit(model, pneumonia_small, profile="smoke", epochs=1, run_dir=tmp_path,
+    history = fit(model, small_data, profile="smoke", epochs=1, run_dir=tmp_path,
                   verbose=0)
     h = history.history
     for key in ("loss", "auc", "val_auc", "val_ap", "val_sensitivity", "val_specificity",
@@ -24,7 +24,7 @@ def test_fit_one_epoch_on_real_data(pneumonia_small, tmp_path):
         assert key in h and len(h[key]) == 1, key
     assert np.isfinite(h["loss"][0])
     # val_auc is the AUC on the validation split of the model fit returns (the best epoch).
-    again = model.evaluate(pneumonia_small.x_val, pneumonia_small.y_val, verbose=0,
+    again = model.evaluate(small_data.x_val, small_data.y_val, verbose=0,
                            return_dict=True)
     assert h["val_auc"][0] == pytest.approx(again["auc"], abs=1e-5)
     assert h["val_sensitivity"][0] == pytest.approx(h["val_recall"][0])
@@ -32,7 +32,7 @@ def test_fit_one_epoch_on_real_data(pneumonia_small, tmp_path):
     assert (tmp_path / "best.keras").exists()
     assert "val_auc" in (tmp_path / "history.csv").read_text().splitlines()[0]
     reloaded = keras.saving.load_model(tmp_path / "best.keras")  # custom metrics deserialize
-    assert reloaded.predict(pneumonia_small.x_val[:4], verbose=0).shape == (4, 1)
+    assert reloaded.predict(small_data.x_val[:4], verbose=0).shape == (4, 1)
 
 
 def test_specificity_and_sensitivity_match_hand_computation():
@@ -65,9 +65,9 @@ def test_compile_per_task_and_multiclass_auc():
     assert "auc" in multilabel.evaluate(x, yl, verbose=0, return_dict=True)
 
 
-def test_fit_and_compile_errors(pneumonia_small):
+def test_fit_and_compile_errors(small_data):
     with pytest.raises(ValueError, match="not compiled"):
-        fit(build_model("small_cnn", width=4, depth=1), pneumonia_small, epochs=1)
+        fit(build_model("small_cnn", width=4, depth=1), small_data, epochs=1)
     with pytest.raises(ValueError, match="task"):
         task_metrics("regression")
     with pytest.raises(ValueError, match="optimizer"):

@@ -9,9 +9,9 @@ from xraykit import tuning  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny_data(pneumonia_small):
+def tiny_data(small_data):
     """128 training / 64 validation real images (28 px)."""
-    return pneumonia_small.subset(128, 64, 64, seed=0)
+    return small_data.subset(128, 64, 64, seed=0)
 
 
 def test_tiny_random_search_completes(tmp_path, tiny_data):

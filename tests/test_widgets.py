@@ -19,8 +19,8 @@ def _close():
 
 
 @pytest.fixture(scope="module")
-def x(pneumonia_small):
-    return pneumonia_small.x_train[:6]
+def x(small_data):
+    return small_data.x_train[:6]
 
 
 @pytest.fixture
@@ -74,10 +74,10 @@ def test_live_explorers_redraw_when_a_slider_moves(dicom_dir, x, shown):
     assert shown[-1].texts[0].get_text().startswith("heavy") and len(shown) == 4
 
 
-def test_threshold_explorer_live_slider_redraws(pneumonia_small, shown):
+def test_threshold_explorer_live_slider_redraws(small_data, shown):
     pytest.importorskip("ipywidgets")
-    y = pneumonia_small.y_val.ravel()
-    score = pneumonia_small.x_val.mean(axis=(1, 2, 3))  # a weak but real score
+    y = small_data.y_val.ravel()
+    score = small_data.x_val.mean(axis=(1, 2, 3))  # a weak but real score
     box = widgets.threshold_explorer(y, score, 0.5, static=False)
     slider, out = box.children
     assert slider.description == "threshold"
