@@ -21,9 +21,8 @@ course: $(VENV)/.installed
 	KERAS_BACKEND=$(BACKEND) $(PY) -m xraykit course run --profile $(PROFILE) --out $(OUT) \
 		--backend $(BACKEND) $(if $(DATA),--data $(DATA)) $(if $(ONLY),--only $(ONLY))
 
-# `lint` is meant to be the first step of `test`; it is off until every module passes ruff
-# (the modules are being brought up to the Google docstring style): then put it back in front.
-test: test-tensorflow test-jax test-install  # lint
+# ruff first (pycodestyle, pyflakes, isort, Google docstrings), then the suites.
+test: lint test-tensorflow test-jax test-install
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check xraykit tests benchmarks
