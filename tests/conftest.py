@@ -3,7 +3,10 @@
 import os
 import pathlib
 
+import matplotlib
 import pytest
+
+matplotlib.use("Agg")  # figures are drawn, never shown
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("XRAYKIT_DATA") or ROOT.parent / "shared" / "data")
@@ -83,3 +86,18 @@ def _seed():
 
     keras.utils.set_random_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every test starts and ends without open matplotlib figures."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def six_images(small_data):
+    """Six training images of the small dataset, (6, 28, 28, 1) in [0, 1]."""
+    return small_data.x_train[:6]

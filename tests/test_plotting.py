@@ -1,28 +1,18 @@
 """Tests for xraykit.plotting: what each figure draws, checked against the numbers behind it."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from sklearn import metrics as skm  # noqa: E402
-
-from xraykit import plotting  # noqa: E402
-from xraykit import preprocessing as pp  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
+from xraykit import plotting
+from xraykit import preprocessing as pp
 
 
 @pytest.fixture(scope="module")
-def x(small_data):
-    return small_data.x_train[:6]
+def x(six_images):
+    return six_images
 
 
 @pytest.fixture(scope="module")

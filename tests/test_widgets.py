@@ -1,26 +1,15 @@
 """Tests for the explorers (xraykit.widgets): static fallbacks and live sliders."""
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from xraykit import widgets  # noqa: E402
-from xraykit.preprocessing import window  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close():
-    yield
-    plt.close("all")
+from xraykit import widgets
+from xraykit.preprocessing import window
 
 
 @pytest.fixture(scope="module")
-def x(small_data):
-    return small_data.x_train[:6]
+def x(six_images):
+    return six_images
 
 
 @pytest.fixture

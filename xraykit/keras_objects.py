@@ -46,8 +46,24 @@ _register = keras.saving.register_keras_serializable(package="xraykit")
 # --------------------------------------------------------------------------------------------
 # Layers
 # --------------------------------------------------------------------------------------------
+class _PerImageLayer(keras.layers.Layer):
+    """Base of the per-image rescaling layers: an ``epsilon``, the input's shape out."""
+
+    def __init__(self, epsilon: float, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
+        return input_shape
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
 @_register
-class PerImageStandardize(keras.layers.Layer):
+class PerImageStandardize(_PerImageLayer):
     """Per-image z-score inside a model: ``(x - mean(x)) / max(std(x), eps)`` over H, W, C.
 
     Args:
@@ -56,8 +72,7 @@ class PerImageStandardize(keras.layers.Layer):
     """
 
     def __init__(self, epsilon: float = 1e-6, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
+        super().__init__(epsilon, **kwargs)
 
     def call(self, inputs):
         """Applies the layer."""
@@ -67,17 +82,9 @@ class PerImageStandardize(keras.layers.Layer):
         std = ops.sqrt(ops.mean(ops.square(x - mean), axis=axes, keepdims=True))
         return (x - mean) / ops.maximum(std, self.epsilon)
 
-    def compute_output_shape(self, input_shape):
-        """Output shape for an input shape."""
-        return input_shape
-
-    def get_config(self):
-        """Config for saving; ``from_config`` rebuilds the object from it."""
-        return {**super().get_config(), "epsilon": self.epsilon}
-
 
 @_register
-class PerImageMinMax(keras.layers.Layer):
+class PerImageMinMax(_PerImageLayer):
     """Per-image min–max rescaling to [0, 1] inside a model.
 
     Args:
@@ -86,8 +93,7 @@ class PerImageMinMax(keras.layers.Layer):
     """
 
     def __init__(self, epsilon: float = 1e-7, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
+        super().__init__(epsilon, **kwargs)
 
     def call(self, inputs):
         """Applies the layer."""
@@ -96,14 +102,6 @@ class PerImageMinMax(keras.layers.Layer):
         lo = ops.min(x, axis=axes, keepdims=True)
         hi = ops.max(x, axis=axes, keepdims=True)
         return (x - lo) / ops.maximum(hi - lo, self.epsilon)
-
-    def compute_output_shape(self, input_shape):
-        """Output shape for an input shape."""
-        return input_shape
-
-    def get_config(self):
-        """Config for saving; ``from_config`` rebuilds the object from it."""
-        return {**super().get_config(), "epsilon": self.epsilon}
 
 
 @_register
