@@ -191,8 +191,8 @@ def test_get_loss_names_and_errors():
     assert focal.get_config()["alpha"] == pytest.approx(0.25)
     assert isinstance(losses.get_loss("masked_bce"), losses.MaskedBinaryCrossentropy)
     masked = losses.get_loss("masked_bce", y_train=y, balanced=True)
-    assert masked.positive_weight == pytest.approx([4 / 6])
-    assert masked.negative_weight == pytest.approx([2.0])
+    assert masked.positive_weight == pytest.approx(4 / 6)  # one label: scalar weights
+    assert masked.negative_weight == pytest.approx(2.0)
     same = keras.losses.MeanSquaredError()
     assert losses.get_loss(same) is same
     # Any other name is Keras's own loss: categorical cross-entropy is -log(p of the class).

@@ -246,22 +246,6 @@ def _to_list(value):
     return float(array) if array.ndim == 0 else array.tolist()
 
 
-def _set_bce_options(loss, positive_weight, negative_weight, from_logits, label_smoothing):
-    """Validates and stores the options shared by the weighted and the masked BCE."""
-    for label, value in (("positive_weight", positive_weight),
-                         ("negative_weight", negative_weight)):
-        array = np.asarray(value, dtype=np.float64)
-        if array.ndim > 1 or np.any(~np.isfinite(array)) or np.any(array < 0):
-            raise ValueError(f"{label} must be a non-negative float or a list of them; "
-                             f"got {value!r}.")
-    if not 0.0 <= float(label_smoothing) <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
-    loss.positive_weight = _to_list(positive_weight)
-    loss.negative_weight = _to_list(negative_weight)
-    loss.from_logits = bool(from_logits)
-    loss.label_smoothing = float(label_smoothing)
-
-
 def _elementwise_bce(y_true, y_pred, positive_weight, negative_weight, from_logits,
                      label_smoothing):
     """``-(w+ y log p + w- (1 - y) log(1 - p))`` per element (same clipping as Keras)."""
@@ -287,8 +271,58 @@ def _balanced_weights(y):
     return class_weights(y, per_label=True)
 
 
+class _BinaryCrossentropyBase(keras.losses.Loss):
+    """Options, validation, ``from_labels`` and config shared by the weighted and masked BCE."""
+
+    default_name = "binary_crossentropy"
+
+    def __init__(self, positive_weight=1.0, negative_weight=1.0, from_logits=False,
+                 label_smoothing=0.0, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(name=name or self.default_name, reduction=reduction, dtype=dtype)
+        for label, value in (("positive_weight", positive_weight),
+                             ("negative_weight", negative_weight)):
+            array = np.asarray(value, dtype=np.float64)
+            if array.ndim > 1 or np.any(~np.isfinite(array)) or np.any(array < 0):
+                raise ValueError(f"{label} must be a non-negative float or a list of them; "
+                                 f"got {value!r}.")
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
+        self.positive_weight = _to_list(positive_weight)
+        self.negative_weight = _to_list(negative_weight)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+
+    @classmethod
+    def from_labels(cls, y, **kwargs):
+        """Builds the loss with balanced weights computed by ``xraykit.losses.class_weights``.
+
+        Args:
+            y: Training labels, ``(N,)``, ``(N, 1)`` or ``(N, L)`` (``NaN``/``-1`` = unknown,
+                not counted).
+            **kwargs: Other constructor arguments.
+
+        Returns:
+            The loss; per-label weights when ``y`` has several columns.
+        """
+        weights = _balanced_weights(y)
+        if weights.shape[0] == 1:
+            return cls(float(weights[0, 1]), float(weights[0, 0]), **kwargs)
+        return cls(weights[:, 1].tolist(), weights[:, 0].tolist(), **kwargs)
+
+    def _elementwise(self, y_true, y_pred):
+        return _elementwise_bce(y_true, y_pred, self.positive_weight, self.negative_weight,
+                                self.from_logits, self.label_smoothing)
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        config = super().get_config()
+        config.update(positive_weight=self.positive_weight, negative_weight=self.negative_weight,
+                      from_logits=self.from_logits, label_smoothing=self.label_smoothing)
+        return config
+
+
 @_register
-class WeightedBinaryCrossentropy(keras.losses.Loss):
+class WeightedBinaryCrossentropy(_BinaryCrossentropyBase):
     """Binary cross-entropy with a weight for positives and one for negatives.
 
     ``loss = -(w+ * y * log(p) + w- * (1 - y) * log(1 - p))``, averaged over the labels (last
@@ -311,46 +345,17 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         >>> loss = WeightedBinaryCrossentropy.from_labels(data.y_train)  # balanced weights
     """
 
-    def __init__(self, positive_weight=1.0, negative_weight=1.0, from_logits=False,
-                 label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="weighted_binary_crossentropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _set_bce_options(self, positive_weight, negative_weight, from_logits, label_smoothing)
-
-    @classmethod
-    def from_labels(cls, y, **kwargs) -> WeightedBinaryCrossentropy:
-        """Builds the loss with balanced weights computed by ``xraykit.losses.class_weights``.
-
-        Args:
-            y: Training labels, ``(N,)``, ``(N, 1)`` or ``(N, L)``.
-            **kwargs: Other constructor arguments.
-
-        Returns:
-            The loss; per-label weights when ``y`` has several columns.
-        """
-        weights = _balanced_weights(y)
-        if weights.shape[0] == 1:
-            return cls(float(weights[0, 1]), float(weights[0, 0]), **kwargs)
-        return cls(weights[:, 1].tolist(), weights[:, 0].tolist(), **kwargs)
+    default_name = "weighted_binary_crossentropy"
 
     def call(self, y_true, y_pred):
-        """Applies the layer."""
+        """Returns the loss of each sample."""
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.cast(y_true, y_pred.dtype)
-        values = _elementwise_bce(y_true, y_pred, self.positive_weight, self.negative_weight,
-                                  self.from_logits, self.label_smoothing)
-        return ops.mean(values, axis=-1)
-
-    def get_config(self):
-        """Config for saving; ``from_config`` rebuilds the object from it."""
-        config = super().get_config()
-        config.update(positive_weight=self.positive_weight, negative_weight=self.negative_weight,
-                      from_logits=self.from_logits, label_smoothing=self.label_smoothing)
-        return config
+        return ops.mean(self._elementwise(y_true, y_pred), axis=-1)
 
 
 @_register
-class MaskedBinaryCrossentropy(keras.losses.Loss):
+class MaskedBinaryCrossentropy(_BinaryCrossentropyBase):
     """Multi-label binary cross-entropy that ignores unknown labels.
 
     Entries whose label is ``NaN`` or negative (``-1``, CheXpert's "uncertain/unmentioned"
@@ -374,47 +379,21 @@ class MaskedBinaryCrossentropy(keras.losses.Loss):
         ValueError: For negative or non-finite weights, or a smoothing outside [0, 1].
     """
 
-    def __init__(self, positive_weight=1.0, negative_weight=1.0, from_logits=False,
-                 label_smoothing=0.0, reduction="sum_over_batch_size",
-                 name="masked_binary_crossentropy", dtype=None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        _set_bce_options(self, positive_weight, negative_weight, from_logits, label_smoothing)
-
-    @classmethod
-    def from_labels(cls, y, **kwargs) -> MaskedBinaryCrossentropy:
-        """Builds a masked loss with balanced per-label weights (``xraykit.losses.class_weights``).
-
-        Args:
-            y: Training labels ``(N, L)`` (``NaN``/``-1`` = unknown, not counted).
-            **kwargs: Other constructor arguments.
-
-        Returns:
-            The loss.
-        """
-        weights = _balanced_weights(y)
-        return cls(weights[:, 1].tolist(), weights[:, 0].tolist(), **kwargs)
+    default_name = "masked_binary_crossentropy"
 
     def call(self, y_true, y_pred):
-        """Applies the layer."""
+        """Returns the loss of each sample."""
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.cast(y_true, y_pred.dtype)
         known = ops.logical_and(ops.logical_not(ops.isnan(y_true)), y_true >= 0)
         mask = ops.cast(known, y_pred.dtype)
         # Replace unknowns *before* the loss so that NaN never reaches the gradient.
         clean = ops.where(known, y_true, ops.zeros_like(y_true))
-        values = _elementwise_bce(clean, y_pred, self.positive_weight, self.negative_weight,
-                                  self.from_logits, self.label_smoothing) * mask
+        values = self._elementwise(clean, y_pred) * mask
         per_sample = ops.sum(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
         batch = ops.cast(ops.shape(values)[0], y_pred.dtype)
         n_known = ops.maximum(ops.sum(mask), 1.0)
         return per_sample * batch / n_known
-
-    def get_config(self):
-        """Config for saving; ``from_config`` rebuilds the object from it."""
-        config = super().get_config()
-        config.update(positive_weight=self.positive_weight, negative_weight=self.negative_weight,
-                      from_logits=self.from_logits, label_smoothing=self.label_smoothing)
-        return config
 
 
 # --------------------------------------------------------------------------------------------
