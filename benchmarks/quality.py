@@ -2,8 +2,8 @@
 
 Usage::
 
-    python benchmarks/quality.py --profile cpu --seeds 0 1 2 \
-        --data ../shared/data/pneumoniamnist/pneumoniamnist_28.npz --out benchmarks/results/quality-cpu
+    python benchmarks/quality.py --profile cpu --seeds 0 1 2 --out /tmp/quality-cpu \
+        --data ../shared/data/pneumoniamnist/pneumoniamnist_28.npz
 
     python benchmarks/quality.py --profile smoke --seeds 0 1     # a check of the reporting, ~1 min
 
