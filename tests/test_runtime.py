@@ -1,6 +1,7 @@
 """The lesson runtime: quiet Keras start, version floor, precision by device, one setup cell."""
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -87,3 +88,19 @@ def test_setup_cell_runs_where_no_google_package_exists():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_retracing_notice_is_hidden_and_other_tensorflow_warnings_are_not(caplog):
+    logger = logging.getLogger("tensorflow")
+    runtime.hide_retracing_notice()
+    runtime.hide_retracing_notice()
+    try:
+        with caplog.at_level(logging.WARNING, logger="tensorflow"):
+            logger.warning("5 out of the last 5 calls to <function f> triggered tf.function "
+                           "retracing. Tracing is expensive.")
+            logger.warning("some other TensorFlow warning")
+        assert [r.getMessage() for r in caplog.records] == ["some other TensorFlow warning"]
+        assert sum(isinstance(f, runtime._RetracingNoticeFilter) for f in logger.filters) == 1
+    finally:
+        for f in list(logger.filters):
+            logger.removeFilter(f)

@@ -7,6 +7,7 @@ the ``gpu`` profile set Keras's global dtype policy to :func:`mixed_precision_po
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 
@@ -99,6 +100,27 @@ def quiet_start(backend: str = "tensorflow"):
 
     check_keras_version(keras.__version__)
     return keras
+
+
+class _RetracingNoticeFilter(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" notice and passes every other record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Returns False for the retracing notice only."""
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def hide_retracing_notice() -> None:
+    """Hides TensorFlow's notice that a ``tf.function`` is retracing; other warnings still show.
+
+    A lesson that builds and trains several models in a row on purpose makes each new model trace
+    its own functions, and TensorFlow then logs a notice whose advice (fixed input signatures,
+    functions defined outside loops) is about a different situation. Calling this again adds no
+    second filter; under other backends it changes nothing.
+    """
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _RetracingNoticeFilter) for f in logger.filters):
+        logger.addFilter(_RetracingNoticeFilter())
 
 
 def gpu_compute_capability() -> tuple[int, int] | None:
