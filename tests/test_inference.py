@@ -9,6 +9,7 @@ import pytest
 
 from xraykit.calibration import apply_temperature
 from xraykit.datasets import load_folder
+from xraykit.images import UnreadableFileWarning
 from xraykit.inference import load_model, model_config, predict, save_model
 from xraykit.models import build_model
 
@@ -89,5 +90,6 @@ def test_predict_arrays_and_errors(trained, tmp_path):
     with pytest.raises(FileNotFoundError, match="save_model"):
         load_model(tmp_path / "nothing.keras")
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(ValueError, match="could be read"):
+    with pytest.raises(ValueError, match="could be read"), \
+            pytest.warns(UnreadableFileWarning, match="bad.png"):
         predict(trained, [tmp_path / "bad.png"])
