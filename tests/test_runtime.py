@@ -64,6 +64,32 @@ def test_quiet_start_prints_nothing_on_stderr(backend):
     assert done.stderr.strip() == "python stderr still works"
 
 
+def test_after_quiet_start_keras_loads_a_model_with_xraykit_objects_in_a_fresh_process(tmp_path):
+    import keras
+
+    from xraykit.losses import WeightedBinaryCrossentropy
+    from xraykit.preprocessing import PerImageStandardize
+    from xraykit.training import Specificity
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(
+        keras.layers.Flatten()(PerImageStandardize()(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile(loss=WeightedBinaryCrossentropy(2.0, 0.5), metrics=[Specificity()])
+    path = tmp_path / "saved.keras"
+    model.save(path)
+    script = ("import sys, xraykit\n"
+              "keras = xraykit.quiet_start()\n"
+              "model = keras.saving.load_model(sys.argv[1])\n"
+              "print(type(model.loss).__name__, model.loss.positive_weight,\n"
+              "      type(model.layers[1]).__name__)\n")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["WeightedBinaryCrossentropy", "2.0", "PerImageStandardize"]
+
+
 def test_every_lesson_has_the_same_setup_cell():
     setups = set()
     for path in course.find_notebooks():

@@ -76,7 +76,9 @@ def quiet_start(backend: str = "tensorflow"):
     Sets ``KERAS_BACKEND`` (unless already set) and ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already
     set), then imports Keras with file descriptor 2 silenced: on a CPU machine TensorFlow would
     otherwise print a oneDNN notice, "Could not find cuda drivers" twice and a ``cuInit`` error,
-    none of which a student can act on. Python warnings and errors are not affected.
+    none of which a student can act on. Python warnings and errors are not affected. Then
+    registers xraykit's custom Keras objects (:mod:`xraykit.keras_objects`), so that
+    ``keras.saving.load_model`` opens models saved by the course.
 
     Args:
         backend: The Keras backend to use when ``KERAS_BACKEND`` is not set.
@@ -99,6 +101,10 @@ def quiet_start(backend: str = "tensorflow"):
     import keras
 
     check_keras_version(keras.__version__)
+    # Registers xraykit's custom layers, losses and metrics, so that keras.saving.load_model opens
+    # a model saved from any lesson in a fresh kernel.
+    import xraykit.keras_objects  # noqa: F401
+
     return keras
 
 
