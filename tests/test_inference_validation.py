@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from xraykit.images import UnreadableFileWarning
 from xraykit.inference import InferenceConfig, load_model, model_config, predict, save_model
 from xraykit.models import build_model
 
@@ -70,7 +71,8 @@ def test_bad_paths_and_arguments(model, saved, tmp_path):
     with pytest.raises(ValueError, match=r"junk.keras: not a .keras archive"):
         predict(tmp_path / "junk.keras", GOOD)
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(ValueError, match=r"could be read \(first: .*bad.png"):
+    with pytest.raises(ValueError, match=r"could be read \(first: .*bad.png"), \
+            pytest.warns(UnreadableFileWarning, match="bad.png"):
         predict(model, [tmp_path / "bad.png"])
 
 
