@@ -28,6 +28,23 @@ def _ellipse(x, y, cx, cy, rx, ry):
     return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
 
 
+def _chest(xs, ys, rib_phase, heart_radii, lung_texture=None):
+    """Draws thorax, lungs, ribs, heart and spine on a (shifted, scaled) grid.
+
+    Returns:
+        ``(image, lungs)``: the float32 image and the boolean mask of the lung fields.
+    """
+    img = np.full(xs.shape, 0.08, np.float32)
+    img[_ellipse(xs, ys, 0, 0.05, 0.95, 1.1)] = 0.45  # soft tissue of the thorax
+    lungs = _ellipse(xs, ys, -0.42, -0.02, 0.3, 0.62) | _ellipse(xs, ys, 0.42, -0.02, 0.3, 0.62)
+    img[lungs] = 0.16 if lung_texture is None else 0.16 + lung_texture[lungs]
+    img[(np.sin(ys * 14 + 3 * xs**2 + rib_phase) > 0.75) & lungs] += 0.1  # ribs
+    heart = _ellipse(xs, ys, 0.14, 0.32, *heart_radii)
+    img[heart] = np.maximum(img[heart], 0.55)
+    img[np.abs(xs) < 0.09] = 0.7  # spine and mediastinum
+    return img, lungs
+
+
 def phantoms(
     n: int,
     image_size: int = 28,
@@ -77,15 +94,7 @@ def phantoms(
         dx, dy = rng.normal(0, 0.04, 2)
         scale = rng.uniform(0.92, 1.05)
         xs, ys = (x - dx) / scale, (y - dy) / scale
-        img = np.full_like(x, 0.08)
-        img[_ellipse(xs, ys, 0, 0.05, 0.95, 1.1)] = 0.45  # soft tissue of the thorax
-        lungs = _ellipse(xs, ys, -0.42, -0.02, 0.3, 0.62) | _ellipse(xs, ys, 0.42, -0.02, 0.3, 0.62)
-        img[lungs] = 0.16
-        ribs = (np.sin(ys * 14 + 3 * xs**2 + rng.uniform(0, np.pi)) > 0.75) & lungs
-        img[ribs] += 0.1
-        heart = _ellipse(xs, ys, 0.14, 0.32, 0.3, 0.26)
-        img[heart] = np.maximum(img[heart], 0.55)
-        img[np.abs(xs) < 0.09] = 0.7  # spine and mediastinum
+        img, lungs = _chest(xs, ys, rng.uniform(0, np.pi), (0.3, 0.26))
         for zone in np.flatnonzero(active[i]):
             cx, cy = zone_centres[zone] + rng.normal(0, 0.05, 2)
             radius = rng.uniform(0.15, 0.22)
@@ -217,21 +226,13 @@ def patient_phantoms(
         heart_r = rng.uniform(0.22, 0.36)
         rib_phase = rng.uniform(0, 2 * np.pi)
         exposure = rng.uniform(0.8, 1.2)
-        texture = _smooth_field(rng, image_size)
+        lung_texture = 0.24 * anatomy * _smooth_field(rng, image_size)
         zone = zone_centres[rng.integers(0, 4)]
         for k in range(images_per_patient):
             i = p * images_per_patient + k
             dx, dy = pdx + rng.normal(0, 0.04), pdy + rng.normal(0, 0.04)
             xs, ys = (x - dx) / pscale, (y - dy) / pscale
-            img = np.full_like(x, 0.08)
-            img[_ellipse(xs, ys, 0, 0.05, 0.95, 1.1)] = 0.45
-            lungs = (_ellipse(xs, ys, -0.42, -0.02, 0.3, 0.62)
-                     | _ellipse(xs, ys, 0.42, -0.02, 0.3, 0.62))
-            img[lungs] = 0.16 + 0.24 * anatomy * texture[lungs]
-            img[(np.sin(ys * 14 + 3 * xs**2 + rib_phase) > 0.75) & lungs] += 0.1
-            heart = _ellipse(xs, ys, 0.14, 0.32, heart_r, heart_r * 0.85)
-            img[heart] = np.maximum(img[heart], 0.55)
-            img[np.abs(xs) < 0.09] = 0.7
+            img, lungs = _chest(xs, ys, rib_phase, (heart_r, heart_r * 0.85), lung_texture)
             if patient_labels[p]:
                 cx, cy = zone + rng.normal(0, 0.04, 2)
                 blob = np.exp(-(((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * 0.2**2)))
