@@ -284,7 +284,8 @@ def _check_args(name, input_shape, task, num_classes, dropout, width, depth):
 def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_classes: int = 1,
                 weights: str | None = None, dropout: float = 0.0, l2: float = 0.0,
                 l1: float = 0.0, batch_norm: bool = True, augmentation=None, width: int = 32,
-                depth: int = 3, seed: int = 0, bn_momentum: float = BN_MOMENTUM) -> keras.Model:
+                depth: int = 3, seed: int = 0, bn_momentum: float = BN_MOMENTUM,
+                output_bias=None) -> keras.Model:
     """Builds a classification model for chest X-rays.
 
     Args:
@@ -309,6 +310,9 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
         width: Filters of the first block of from-scratch nets (doubles per block).
         depth: Blocks (stages) of from-scratch nets.
         seed: Seed of the weight initializers and the augmentation.
+        output_bias: Initial bias of the ``"logits"`` layer: ``None`` (zeros), a float, or one
+            value per output; ``log(positives / negatives)`` of the training labels starts a
+            sigmoid output at the class prior (lesson 3).
 
     Returns:
         An uncompiled ``keras.Model`` (compile with :func:`xraykit.training.compile_model`).
@@ -366,8 +370,10 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
         x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
+    bias = "zeros" if output_bias is None else keras.initializers.Constant(output_bias)
     x = keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed))(x)
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+                           bias_initializer=bias)(x)
     activation = "softmax" if task == "multiclass" else "sigmoid"
     outputs = keras.layers.Activation(activation, dtype="float32", name="output")(x)
     return keras.Model(inputs, outputs, name=name)
