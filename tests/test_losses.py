@@ -249,3 +249,21 @@ def test_hide_labels_marks_the_requested_fraction():
     assert np.all(losses.hide_labels(y, 0.5, value=-1)[:, 0] != 0)
     with pytest.raises(ValueError, match="fraction"):
         losses.hide_labels(y, 1.0)
+
+
+def test_hide_labels_is_independent_of_labels_drawn_with_the_same_seed():
+    """Phantom labels drawn by default_rng(seed) must not be hidden positives-first."""
+    labels = (np.random.default_rng(42).random((4000, 4)) < 0.5).astype(np.int32)
+    hidden = losses.hide_labels(labels, fraction=0.3, seed=42)
+    np.testing.assert_allclose(losses.positive_fraction(hidden), labels.mean(axis=0), atol=0.03)
+
+
+def test_prior_logit_is_the_log_odds_of_the_known_labels():
+    np.testing.assert_allclose(losses.prior_logit(np.array([0, 1, 1, 1])), [math.log(3)])
+    y = np.array([[1, 0], [np.nan, 1], [0, -1], [1, 0], [1, 1]], np.float32)
+    np.testing.assert_allclose(losses.prior_logit(y), [math.log(3), 0.0])
+    # A sigmoid of the prior logit is the prevalence among the known labels.
+    np.testing.assert_allclose(1 / (1 + np.exp(-losses.prior_logit(y))),
+                               losses.positive_fraction(y))
+    with pytest.raises(ValueError, match=r"column\(s\) \[1\] have only one class"):
+        losses.prior_logit(np.array([[1, 1], [0, 1]]))

@@ -12,7 +12,9 @@ on every backend and are saved and reloaded with a model (the custom classes are
 * :func:`focal_loss`, a thin wrapper around ``keras.losses.BinaryFocalCrossentropy``;
 * :func:`smoothed_bce`, cross-entropy with label smoothing;
 * :class:`MaskedBinaryCrossentropy`, multi-label cross-entropy where unknown labels
-  (``NaN`` or ``-1``) contribute nothing and the loss is the mean over the known entries.
+  (``NaN`` or ``-1``) contribute nothing and the loss is the mean over the known entries;
+* :func:`prior_logit`, the output bias that starts a sigmoid at the class prior
+  (``xraykit.models.build_model(..., output_bias=prior_logit(y_train))``).
 
 :func:`get_loss` builds any of them by name; training and tuning code call it.
 """
@@ -29,6 +31,7 @@ from xraykit.keras_objects import MaskedBinaryCrossentropy, WeightedBinaryCrosse
 from xraykit.tasks import check_binary
 
 LOSS_NAMES = ("bce", "weighted_bce", "focal", "smooth", "masked_bce")
+_HIDE_STREAM = 0x48494445  # "HIDE": the second word of hide_labels' seed sequence
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,6 +144,35 @@ def positive_fraction(y) -> np.ndarray:
     return np.where(known, y, 0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
 
 
+def prior_logit(y) -> np.ndarray:
+    """Log-odds of the class prior per label, ``log(positives / negatives)``.
+
+    Used as the initial bias of the logits layer (``build_model(..., output_bias=...)``), it
+    makes an untrained sigmoid output predict the training prevalence, so the first loss is the
+    entropy of the prior instead of ``log 2`` and the first steps are not spent learning it.
+
+    Args:
+        y: 0/1 labels ``(N,)``, ``(N, 1)`` or ``(N, L)``; ``NaN`` or ``-1`` = unknown, not counted.
+
+    Returns:
+        Float array of shape ``(L,)``.
+
+    Raises:
+        ValueError: If a label has no known positive or no known negative (the log-odds would be
+            infinite).
+
+    Example:
+        >>> prior_logit(np.array([0, 1, 1, 1]))  # log(3 / 1)
+        array([1.09861229])
+    """
+    fraction = positive_fraction(y)
+    if np.any((fraction <= 0) | (fraction >= 1)):
+        bad = np.flatnonzero((fraction <= 0) | (fraction >= 1)).tolist()[:10]
+        raise ValueError(f"Label column(s) {bad} have only one class among the known labels: "
+                         "the prior log-odds is infinite; leave their bias at 0.")
+    return np.log(fraction / (1.0 - fraction))
+
+
 def hide_labels(y, fraction: float = 0.3, seed: int = 0, value: float = np.nan) -> np.ndarray:
     """Marks a random fraction of labels as unknown, to simulate incompletely labelled data.
 
@@ -164,7 +196,9 @@ def hide_labels(y, fraction: float = 0.3, seed: int = 0, value: float = np.nan) 
     if not (np.isnan(value) or value < 0):
         raise ValueError(f"value must be NaN or negative (e.g. -1) to mean 'unknown'; got {value}.")
     out = np.array(y, dtype=np.float32, copy=True)
-    hidden = np.random.default_rng(seed).random(out.shape) < fraction
+    # A stream of its own: labels drawn by default_rng(seed) (the synthetic phantoms) would
+    # otherwise be hidden by the very numbers that drew them, positives first.
+    hidden = np.random.default_rng([seed, _HIDE_STREAM]).random(out.shape) < fraction
     out[hidden] = value
     return out
 
