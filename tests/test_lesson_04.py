@@ -37,10 +37,12 @@ def test_course_optimizers_are_make_optimizer(lesson):
     assert not lesson.same_optimizer(ours["adam"], optimizers.make_optimizer("adamw", 1e-3))
 
 
-@pytest.mark.parametrize("surface, start", [("ill_conditioned", None), ("ill_conditioned", (3.0, -1.5))])
+@pytest.mark.parametrize("surface, start", [("ill_conditioned", None),
+                                            ("ill_conditioned", (3.0, -1.5))])
 def test_numpy_update_rules_follow_keras(lesson, surface, start):
     start = start or optimizers.TOY_SURFACES[surface]["start"]
-    for rule, name, lr in ((lesson.momentum_path, "momentum", 0.01), (lesson.adam_path, "adam", 0.1)):
+    rules = ((lesson.momentum_path, "momentum", 0.01), (lesson.adam_path, "adam", 0.1))
+    for rule, name, lr in rules:
         ours = rule(lesson.bowl_gradient, start, lr, steps=40)
         keras_path = optimizers.optimizer_trajectory(name, surface, start=start, steps=40,
                                                      learning_rate=lr)
@@ -159,7 +161,8 @@ def test_lr_range_test_takes_a_pydataset_and_a_generator(lesson, small_data):
 
 def test_train_and_score_trains_the_lesson_network(lesson, small_data):
     small = types.SimpleNamespace(image_shape=small_data.image_shape,
-                                  x_train=small_data.x_train[:128], y_train=small_data.y_train[:128],
+                                  x_train=small_data.x_train[:128],
+                                  y_train=small_data.y_train[:128],
                                   x_val=small_data.x_val[:64], y_val=small_data.y_val[:64])
     history, scores = lesson.train_and_score(keras.optimizers.Adam(1e-3), small, seed=0,
                                              epochs=1, batch_size=64, width=8)

@@ -302,6 +302,7 @@ class LRRangeFinder(keras.callbacks.Callback):
         self._saved = None
 
     def on_train_begin(self, logs=None):
+        """Saves the model's and optimizer's state; starts the sweep."""
         optimizer = self.model.optimizer
         if schedule_of(optimizer) is not None:
             raise ValueError("The learning-rate range test needs an optimizer with a constant "
@@ -316,10 +317,12 @@ class LRRangeFinder(keras.callbacks.Callback):
         self.stopped_early, self._average, self._best = False, 0.0, np.inf
 
     def on_train_batch_begin(self, batch, logs=None):
+        """Sets this step's learning rate and resets the metrics."""
         self.model.reset_metrics()  # logs["loss"] becomes this batch's loss, not the epoch mean
         self.model.optimizer.learning_rate = self.min_lr * self.factor ** len(self.lrs)
 
     def on_train_batch_end(self, batch, logs=None):
+        """Records the batch loss, smooths it, stops on divergence or after ``steps``."""
         step, loss = len(self.lrs), float(logs["loss"])
         self.lrs.append(self.min_lr * self.factor**step)
         self.raw_losses.append(loss)
@@ -338,6 +341,7 @@ class LRRangeFinder(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
+        """Restores the model and the optimizer."""
         self.restore()
 
     def restore(self):
@@ -402,7 +406,8 @@ def _fit_input(data, y, batch_size):
         batches = count if count > 0 else None
     # A PyDataset may shuffle its batches (fit's default); a generator or a tf.data pipeline
     # comes in its own order, and Keras warns when asked to shuffle it.
-    return data, None, {} if isinstance(data, keras.utils.PyDataset) else {"shuffle": False}, batches
+    fit_args = {} if isinstance(data, keras.utils.PyDataset) else {"shuffle": False}
+    return data, None, fit_args, batches
 
 
 def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0,
