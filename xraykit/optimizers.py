@@ -3,9 +3,10 @@
 * :func:`make_optimizer` builds any course optimizer by name (SGD, SGD with momentum or
   Nesterov, RMSprop, Adam, AdamW, Lion, ...) with an optional schedule from
   ``keras.optimizers.schedules`` (step, cosine, cosine with linear warmup).
-* :func:`lr_range_test` sweeps the learning rate exponentially over a few hundred steps,
-  records the (smoothed) loss, suggests a learning rate, and puts the model and its optimizer
-  back exactly as they were.
+* :class:`LRRangeFinder` (a ``keras.callbacks.Callback``) and :func:`lr_range_test` sweep the
+  learning rate exponentially over a few hundred steps of ``model.fit`` (so any input ``fit``
+  takes works: arrays, ``tf.data``, ``PyDataset``), record the (smoothed) loss, suggest a
+  learning rate, and put the model and its optimizer back exactly as they were.
 * :func:`optimizer_trajectory` runs a real Keras optimizer on a 2-D toy loss surface
   (:data:`TOY_SURFACES`), to draw how each optimizer moves.
 
@@ -255,15 +256,6 @@ class LRRangeResult:
         return dataclasses.asdict(self)
 
 
-def _xy(data):
-    if hasattr(data, "x_train") and hasattr(data, "y_train"):
-        return np.asarray(data.x_train), np.asarray(data.y_train)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return np.asarray(data[0]), np.asarray(data[1])
-    raise ValueError("data must be an XRayDataset (its training split is used) or an (x, y) "
-                     f"tuple of arrays; got {type(data).__name__}.")
-
-
 def _suggest(lrs, smoothed):
     best = int(np.nanargmin(smoothed))
     min_loss_lr = float(lrs[best])
@@ -275,34 +267,182 @@ def _suggest(lrs, smoothed):
     return min_loss_lr, steepest_lr
 
 
+class LRRangeFinder(keras.callbacks.Callback):
+    """The learning-rate range test as a callback: works with any input ``model.fit`` accepts.
+
+    Before each batch it sets the optimizer's learning rate to ``min_lr * factor**step``
+    (exponential from ``min_lr`` to ``max_lr`` over ``steps`` batches) and resets the metrics, so
+    ``logs["loss"]`` after the batch is that batch's loss (Keras otherwise reports the running
+    mean of the epoch). It keeps a bias-corrected exponential moving average of the loss, stops
+    training after ``steps`` batches or when the smoothed loss exceeds ``diverge_factor`` times
+    its minimum (or is not finite), and at the end puts the model's variables, the optimizer's
+    state and its learning rate back as they were.
+
+    Attributes (after ``fit``): ``lrs``, ``losses`` (smoothed), ``raw_losses`` (lists) and
+    ``stopped_early``.
+
+    Example:
+        ```python
+        finder = LRRangeFinder(min_lr=1e-6, max_lr=1.0, steps=200)
+        model.fit(train_dataset, epochs=100, callbacks=[finder], verbose=0)  # stops itself
+        finder.result().suggested_lr
+        ```
+    """
+
+    def __init__(self, min_lr: float = 1e-6, max_lr: float = 1.0, steps: int = 100,
+                 smoothing: float = 0.9, diverge_factor: float = 4.0, callback=None):
+        super().__init__()
+        if not 0 < min_lr < max_lr:
+            raise ValueError(f"Need 0 < min_lr < max_lr; got {min_lr} and {max_lr}.")
+        if steps < 5:
+            raise ValueError(f"steps must be at least 5; got {steps}.")
+        self.min_lr, self.max_lr, self.steps = float(min_lr), float(max_lr), int(steps)
+        self.factor = (self.max_lr / self.min_lr) ** (1.0 / (self.steps - 1))
+        self.smoothing, self.diverge_factor, self.callback = smoothing, diverge_factor, callback
+        self._saved = None
+
+    def on_train_begin(self, logs=None):
+        """Saves the model's and optimizer's state; starts the sweep."""
+        optimizer = self.model.optimizer
+        if schedule_of(optimizer) is not None:
+            raise ValueError("The learning-rate range test needs an optimizer with a constant "
+                             "learning rate: compile with make_optimizer(name) (no schedule) for "
+                             "the test, then build the schedule around the suggested rate.")
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self._saved = ([ops.convert_to_numpy(v.value) for v in self.model.variables],
+                       [ops.convert_to_numpy(v.value) for v in optimizer.variables],
+                       float(ops.convert_to_numpy(optimizer.learning_rate)))
+        self.lrs, self.losses, self.raw_losses = [], [], []
+        self.stopped_early, self._average, self._best = False, 0.0, np.inf
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Sets this step's learning rate and resets the metrics."""
+        self.model.reset_metrics()  # logs["loss"] becomes this batch's loss, not the epoch mean
+        self.model.optimizer.learning_rate = self.min_lr * self.factor ** len(self.lrs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Records the batch loss, smooths it, stops on divergence or after ``steps``."""
+        step, loss = len(self.lrs), float(logs["loss"])
+        self.lrs.append(self.min_lr * self.factor**step)
+        self.raw_losses.append(loss)
+        if not math.isfinite(loss):
+            self.stopped_early = self.model.stop_training = True
+            return
+        self._average = self.smoothing * self._average + (1.0 - self.smoothing) * loss
+        value = self._average / (1.0 - self.smoothing ** (step + 1)) if self.smoothing else loss
+        self.losses.append(value)
+        self._best = min(self._best, value)
+        if self.callback is not None:
+            self.callback(step, self.lrs[-1], value)
+        if step > 5 and value > self.diverge_factor * self._best:
+            self.stopped_early = self.model.stop_training = True
+        elif step + 1 >= self.steps:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        """Restores the model and the optimizer."""
+        self.restore()
+
+    def restore(self):
+        """Puts the model's and the optimizer's variables and learning rate back (once)."""
+        if self._saved is None:
+            return
+        model_state, optimizer_state, learning_rate = self._saved
+        for variable, value in zip(self.model.variables, model_state):
+            variable.assign(value)
+        for variable, value in zip(self.model.optimizer.variables, optimizer_state):
+            variable.assign(value)
+        self.model.optimizer.learning_rate = learning_rate
+        self.model.reset_metrics()
+        self._saved = None
+
+    def result(self, method: str = "min/10") -> LRRangeResult:
+        """The sweep as an :class:`LRRangeResult` with the suggested learning rate.
+
+        Args:
+            method: ``"min/10"`` (a decade below the lowest smoothed loss) or ``"steepest"``.
+
+        Raises:
+            ValueError: If the method is unknown or no finite loss was recorded.
+        """
+        if method not in ("min/10", "steepest"):
+            raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
+        lrs = np.asarray(self.lrs[: len(self.losses)], np.float64)
+        smoothed = np.asarray(self.losses, np.float64)
+        if len(smoothed) == 0:
+            raise ValueError(f"The loss was not finite even at min_lr={self.min_lr}: check the "
+                             "data and labels.")
+        min_loss_lr, steepest_lr = _suggest(lrs, smoothed)
+        suggested = steepest_lr if method == "steepest" else min_loss_lr / 10.0
+        return LRRangeResult(lrs=lrs, losses=smoothed,
+                             raw_losses=np.asarray(self.raw_losses, np.float64),
+                             suggested_lr=float(suggested), min_loss_lr=min_loss_lr,
+                             steepest_lr=float(steepest_lr), method=method,
+                             stopped_early=bool(self.stopped_early))
+
+
+def _fit_input(data, y, batch_size):
+    """``(x, y, fit keyword arguments, batches per epoch or None)`` for any input of ``fit``."""
+    if hasattr(data, "x_train") and hasattr(data, "y_train"):
+        data, y = data.x_train, data.y_train
+    elif y is None and isinstance(data, (tuple, list)) and len(data) == 2:
+        data, y = data
+    if y is not None:  # arrays: fit batches and shuffles them
+        x, y = np.asarray(data), np.asarray(y)
+        if len(x) != len(y) or len(x) == 0:
+            raise ValueError(f"x and y must be non-empty and of equal length; got {len(x)} and "
+                             f"{len(y)}.")
+        batch_size = min(int(batch_size), len(x))
+        return x, y, {"batch_size": batch_size, "shuffle": True}, math.ceil(len(x) / batch_size)
+    if isinstance(data, np.ndarray):
+        raise ValueError("Got images without labels: pass y=, an (x, y) tuple, an XRayDataset, "
+                         "or a dataset/PyDataset/generator that yields (x, y) batches.")
+    batches = None
+    if isinstance(data, keras.utils.PyDataset):
+        batches = data.num_batches
+    elif hasattr(data, "cardinality"):  # tf.data.Dataset: -1 infinite, -2 unknown
+        count = int(data.cardinality())
+        batches = count if count > 0 else None
+    # A PyDataset may shuffle its batches (fit's default); a generator or a tf.data pipeline
+    # comes in its own order, and Keras warns when asked to shuffle it.
+    fit_args = {} if isinstance(data, keras.utils.PyDataset) else {"shuffle": False}
+    return data, None, fit_args, batches
+
+
 def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0,
                   steps: int = 100, batch_size: int = 64, smoothing: float = 0.9,
-                  diverge_factor: float = 4.0, method: str = "min/10", seed: int = 0,
+                  diverge_factor: float = 4.0, method: str = "min/10", seed: int | None = 0,
                   verbose: bool = False, callback=None) -> LRRangeResult:
-    """The learning-rate range test (Smith 2017; fastai's "LR finder").
+    """The learning-rate range test (Smith 2017; fastai's "LR finder"), through ``model.fit``.
 
     Trains the compiled model for ``steps`` mini-batches while the learning rate grows
     exponentially from ``min_lr`` to ``max_lr``, and records the loss. The loss stays flat
     while the rate is too small, falls when it is useful and blows up when it is too large.
-    Afterwards the model's variables and its optimizer's state (moments, iteration count,
-    learning rate) are restored exactly, so the test does not change the model.
+    The sweep is an :class:`LRRangeFinder` callback passed to ``model.fit``, so ``data`` can be
+    anything ``fit`` takes; afterwards the model's variables and its optimizer's state
+    (moments, iteration count, learning rate) are restored exactly.
 
     Args:
         model: A compiled Keras model whose optimizer has a constant learning rate (the test
             sets it at every step).
-        data: An ``XRayDataset`` (its training split is used) or an ``(x, y)`` tuple; or
-            ``x`` with ``y`` given separately.
+        data: An ``XRayDataset`` (its training split is used), an ``(x, y)`` tuple, images
+            with ``y`` given separately, or a batched ``tf.data.Dataset``, a
+            ``keras.utils.PyDataset`` or a generator yielding ``(x, y)`` batches (a finite input
+            is repeated for as many epochs as ``steps`` needs; a generator is read once).
         y: Labels, when ``data`` is an array of images.
         min_lr: First learning rate.
         max_lr: Last learning rate.
         steps: Number of mini-batches (a few hundred for a real test).
-        batch_size: Mini-batch size (use the one you will train with).
+        batch_size: Mini-batch size for arrays (use the one you will train with); a dataset
+            keeps its own batches.
         smoothing: Factor of the exponential moving average of the loss (0 = none).
         diverge_factor: Stop when the smoothed loss exceeds this times its minimum.
         method: ``"min/10"`` (a decade below the lowest loss, the robust default) or
             ``"steepest"`` (where the loss falls fastest).
-        seed: Seed of the batch order.
-        verbose: Show a ``keras.utils.Progbar`` with the learning rate and smoothed loss.
+        seed: If not ``None``, ``keras.utils.set_random_seed(seed)`` is called first, so the
+            batch order (and dropout) repeat from run to run.
+        verbose: Show Keras' progress bar.
         callback: Optional function ``callback(step, lr, smoothed_loss)`` called after every
             step (to log or plot the sweep as it runs).
 
@@ -316,79 +456,23 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("lr_range_test needs a compiled model: call compile_model(...) or "
                          "model.compile(optimizer=..., loss=...) first.")
-    optimizer = model.optimizer
-    if schedule_of(optimizer) is not None:
+    if schedule_of(model.optimizer) is not None:
         raise ValueError("lr_range_test needs an optimizer with a constant learning rate: compile "
                          "with make_optimizer(name) (no schedule) for the test, then build the "
                          "schedule around the suggested learning rate.")
-    if not 0 < min_lr < max_lr:
-        raise ValueError(f"Need 0 < min_lr < max_lr; got {min_lr} and {max_lr}.")
-    if steps < 5:
-        raise ValueError(f"steps must be at least 5; got {steps}.")
     if method not in ("min/10", "steepest"):
         raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
-    x, labels = _xy(data) if y is None else (np.asarray(data), np.asarray(y))
-    if len(x) != len(labels) or len(x) == 0:
-        raise ValueError(f"x and y must be non-empty and of equal length; got {len(x)} and "
-                         f"{len(labels)}.")
-    batch_size = min(int(batch_size), len(x))
-
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    model_state = [ops.convert_to_numpy(v.value) for v in model.variables]
-    optimizer_state = [ops.convert_to_numpy(v.value) for v in optimizer.variables]
-    original_lr = float(ops.convert_to_numpy(optimizer.learning_rate))
-
-    rng = np.random.default_rng(seed)
-    order, cursor = rng.permutation(len(x)), 0
-    factor = (max_lr / min_lr) ** (1.0 / (steps - 1))
-    lrs, raw, smoothed = [], [], []
-    average, best, stopped = 0.0, np.inf, False
-    progress = keras.utils.Progbar(steps, stateful_metrics=["lr", "loss"]) if verbose else None
+    finder = LRRangeFinder(min_lr, max_lr, steps, smoothing, diverge_factor, callback)
+    x, labels, fit_args, batches = _fit_input(data, y, batch_size)
+    epochs = math.ceil(steps / batches) if batches else 1
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     try:
-        for step in range(steps):
-            lr = min_lr * factor**step
-            optimizer.learning_rate = lr
-            if cursor + batch_size > len(x):
-                order, cursor = rng.permutation(len(x)), 0
-            index = order[cursor:cursor + batch_size]
-            cursor += batch_size
-            out = model.train_on_batch(x[index], labels[index], return_dict=True)
-            loss = float(out["loss"])
-            lrs.append(lr)
-            raw.append(loss)
-            if not math.isfinite(loss):
-                stopped = True
-                break
-            average = smoothing * average + (1.0 - smoothing) * loss
-            value = average / (1.0 - smoothing ** (step + 1)) if smoothing else loss
-            smoothed.append(value)
-            best = min(best, value)
-            if progress is not None:
-                progress.update(step + 1, values=[("lr", lr), ("loss", value)])
-            if callback is not None:
-                callback(step, lr, value)
-            if step > 5 and value > diverge_factor * best:
-                stopped = True
-                break
+        model.fit(x, labels, epochs=epochs, callbacks=[finder], verbose=int(bool(verbose)),
+                  **fit_args)
     finally:
-        for variable, value in zip(model.variables, model_state):
-            variable.assign(value)
-        for variable, value in zip(optimizer.variables, optimizer_state):
-            variable.assign(value)
-        optimizer.learning_rate = original_lr
-        model.reset_metrics()
-
-    lrs_a = np.asarray(lrs[: len(smoothed)], np.float64)
-    smoothed_a = np.asarray(smoothed, np.float64)
-    if len(smoothed_a) == 0:
-        raise ValueError(f"The loss was not finite even at min_lr={min_lr}: check the data and "
-                         "labels.")
-    min_loss_lr, steepest_lr = _suggest(lrs_a, smoothed_a)
-    suggested = steepest_lr if method == "steepest" else min_loss_lr / 10.0
-    return LRRangeResult(lrs=lrs_a, losses=smoothed_a, raw_losses=np.asarray(raw, np.float64),
-                         suggested_lr=float(suggested), min_loss_lr=min_loss_lr,
-                         steepest_lr=float(steepest_lr), method=method, stopped_early=stopped)
+        finder.restore()  # also after an error or an interrupt
+    return finder.result(method)
 
 
 # --------------------------------------------------------------------------------------------
