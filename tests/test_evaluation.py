@@ -9,6 +9,7 @@ from xraykit.evaluation import (
     choose_threshold,
     confusion,
     multilabel_auc,
+    paired_bootstrap_ci,
     predict_scores,
     roc_curves,
 )
@@ -164,3 +165,37 @@ def test_check_binary_errors_name_what_is_wrong():
     # The evaluation functions raise the same messages.
     with pytest.raises(ValueError, match="found \\[2.0\\]"):
         bootstrap_ci([0, 2, 1], [0.1, 0.2, 0.3])
+
+
+def test_paired_bootstrap_ci_of_an_auc_difference():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    shared = rng.normal(size=400)  # what makes an image easy or hard for both models
+    score_a = y + shared + 0.8 * rng.normal(size=400)
+    score_b = y + shared + 1.2 * rng.normal(size=400)
+
+    same = paired_bootstrap_ci(y, score_a, score_a, n_boot=50, seed=0)
+    assert same["value"] == same["low"] == same["high"] == 0.0
+
+    paired = paired_bootstrap_ci(y, score_a, score_b, n_boot=300, seed=0)
+    a = bootstrap_ci(y, score_a, n_boot=300, seed=0)
+    b = bootstrap_ci(y, score_b, n_boot=300, seed=0)
+    assert paired["value"] == pytest.approx(a["value"] - b["value"])
+    assert paired["low"] <= paired["value"] <= paired["high"]
+    # Pairing cancels the shared difficulty: the difference is better known than either AUC.
+    assert paired["std"] < min(a["std"], b["std"])
+    swapped = paired_bootstrap_ci(y, score_b, score_a, n_boot=300, seed=0)
+    assert swapped["low"] == pytest.approx(-paired["high"])
+    assert swapped["fraction_below_zero"] == pytest.approx(1 - paired["fraction_below_zero"],
+                                                           abs=1e-9)
+
+
+def test_paired_bootstrap_ci_bad_input():
+    y = np.array([0, 1, 0, 1, np.nan])
+    s = np.array([0.1, 0.9, 0.2, 0.8, 0.5])
+    result = paired_bootstrap_ci(y, s, 1 - s, n_boot=20, seed=0)  # the NaN label is left out
+    assert result["value"] == pytest.approx(1.0 - 0.0)
+    with pytest.raises(ValueError, match="score_b"):
+        paired_bootstrap_ci(y, s, s[:3], n_boot=5)
+    with pytest.raises(ValueError, match="Unknown metric"):
+        paired_bootstrap_ci(y, s, s, metric="kappa", n_boot=5)
