@@ -127,3 +127,32 @@ def test_tuning_plots(tmp_path, tiny_data):
     assert len(fig.axes) == 3
     best = fig.axes[0].lines[0].get_ydata()
     assert np.nanmax(best) == pytest.approx(frame["score"].max())
+
+
+def test_results_frame_of_a_plain_keras_tuner_search(tmp_path, tiny_data):
+    """A search written with keras_tuner's own classes and a build function is read too."""
+    import keras
+
+    from xraykit.models import build_model
+
+    def build(hp):
+        model = build_model("small_cnn", tiny_data.image_shape, width=4, depth=1, seed=0)
+        model.compile(optimizer=keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-2, sampling="log")),
+                      loss="binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+        return model
+
+    tuner = keras_tuner.Hyperband(build, objective=keras_tuner.Objective("val_auc", "max"),
+                                  max_epochs=3, factor=3, seed=0, directory=tmp_path,
+                                  project_name="plain")
+    tuner.search(tiny_data.x_train, tiny_data.y_train, epochs=3, verbose=0,
+                 validation_data=(tiny_data.x_val, tiny_data.y_val))
+    completed, failures = tuning.check_trials(tuner)
+    frame = tuning.results_frame(tuner)
+    assert completed == len(frame) > 2 and failures == []
+    expected = frame["tuner/epochs"] - frame["tuner/initial_epoch"]
+    assert (frame["epochs_trained"] == expected).all()
+    assert frame["epochs_trained"].nunique() > 1  # continued trials train fewer epochs
+    assert frame["seconds"].isna().all()  # no xraykit trial log for a plain tuner
+    fig = __import__("xraykit").plotting.plot_tuner_comparison({"hyperband": frame},
+                                                                cost="epochs_trained")
+    assert fig.axes[2].patches[0].get_height() == frame["epochs_trained"].sum()

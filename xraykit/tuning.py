@@ -546,8 +546,12 @@ def results_frame(tuner_or_dir, metrics: Sequence[str] | None = ("auc", "val_acc
 
     Returns:
         A ``pandas.DataFrame`` with columns ``trial_id, status, score, best_step, seconds,
-        tuner_id, error``, the hyperparameters (one column each, ``NaN`` where inactive) and
-        ``best_<metric>`` columns, in trial order. ``score`` is the objective (val AUC).
+        tuner_id, error, epochs_trained``, the hyperparameters (one column each, ``NaN`` where
+        inactive) and ``best_<metric>`` columns, in trial order. ``seconds`` and ``tuner_id``
+        come from the trial log of xraykit's tuner classes (NaN and None for a plain KerasTuner
+        tuner); ``epochs_trained`` is the epochs a Hyperband trial ran (``tuner/epochs`` minus
+        ``tuner/initial_epoch``), NaN for the other tuners, whose trials all run the
+        ``epochs`` given to ``search``. ``score`` is the objective (val AUC).
     """
     import pandas as pd
 
@@ -568,6 +572,9 @@ def results_frame(tuner_or_dir, metrics: Sequence[str] | None = ("auc", "val_acc
                "seconds": log.get(trial.trial_id, {}).get("seconds", np.nan),
                "tuner_id": log.get(trial.trial_id, {}).get("tuner_id"),
                "error": _cause(trial.message).splitlines()[-1] if trial.message else ""}
+        values = trial.hyperparameters.values
+        row["epochs_trained"] = (values["tuner/epochs"] - values.get("tuner/initial_epoch", 0)
+                                 if "tuner/epochs" in values else np.nan)
         row.update(trial.hyperparameters.values)
         for name in sorted(trial.metrics.metrics):
             if metrics is not None and name not in metrics:

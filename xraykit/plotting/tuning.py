@@ -7,7 +7,8 @@ import numpy as np
 from xraykit.plotting._figure import figure_and_axes, panel_grid, pyplot
 
 _LOG_SCALE_PARAMS = ("learning_rate", "l2", "l1", "weight_decay")
-_NOT_PARAMS = ("trial_id", "status", "score", "best_step", "seconds", "tuner_id", "error")
+_NOT_PARAMS = ("trial_id", "status", "score", "best_step", "seconds", "tuner_id", "error",
+               "epochs_trained")
 
 
 def _best_so_far(scores, direction: str = "max") -> np.ndarray:
@@ -99,13 +100,16 @@ def plot_hyperparameter_effects(frame, params=None, objective: str = "score", co
     return fig
 
 
-def plot_tuner_comparison(frames: dict, objective: str = "score", direction: str = "max"):
-    """Compares searches: best objective vs trials, vs time spent, and total time.
+def plot_tuner_comparison(frames: dict, objective: str = "score", direction: str = "max",
+                          cost: str = "seconds"):
+    """Compares searches: best objective vs trials, vs the training spent, and its total.
 
     Args:
         frames: ``{tuner name: results_frame}``.
         objective: Column of the objective.
         direction: ``"max"`` or ``"min"``.
+        cost: Column of each trial's cost: ``"seconds"`` (logged by xraykit's tuners) or
+            ``"epochs_trained"`` (fill it in for tuners other than Hyperband).
 
     Returns:
         The matplotlib Figure.
@@ -116,20 +120,21 @@ def plot_tuner_comparison(frames: dict, objective: str = "score", direction: str
         ok = (frame["status"] == "COMPLETED").to_numpy()
         scores = np.where(ok, frame[objective].to_numpy(dtype=np.float64), np.nan)
         best = _best_so_far(scores, direction)
-        seconds = np.cumsum(np.nan_to_num(frame["seconds"].to_numpy(dtype=np.float64)))
+        seconds = np.cumsum(np.nan_to_num(frame[cost].to_numpy(dtype=np.float64)))
         totals[name] = seconds[-1] if len(seconds) else 0.0
         axes[0].step(np.arange(1, len(best) + 1), best, where="post", label=name, marker="o")
         axes[1].step(seconds, best, where="post", label=name, marker="o")
     axes[0].set_xlabel("trials")
-    axes[1].set_xlabel("seconds of training")
+    unit = "seconds of training" if cost == "seconds" else cost.replace("_", " ")
+    axes[1].set_xlabel(unit)
     for ax in axes[:2]:
         ax.set_ylabel("best validation AUC so far" if objective == "score" else objective)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[2].bar(list(totals), list(totals.values()), color="tab:gray")
-    axes[2].set_ylabel("total seconds")
-    axes[2].set_title("time spent")
+    axes[2].set_ylabel(f"total {unit}")
+    axes[2].set_title("training spent")
     axes[0].set_title("best vs trials")
-    axes[1].set_title("best vs time")
+    axes[1].set_title(f"best vs {cost}")
     fig.tight_layout()
     return fig
