@@ -111,6 +111,26 @@ def test_regularization_knobs_change_the_model():
     assert count_params(wide)["total"] > 3 * count_params(narrow)["total"]
 
 
+def test_spatial_dropout_and_one_head_dropout():
+    model = build_model("vgg_small", width=8, depth=3, dropout=0.5, spatial_dropout=0.1, seed=2)
+    spatial = [layer for layer in model.layers
+               if isinstance(layer, keras.layers.SpatialDropout2D)]
+    assert [layer.name for layer in spatial] == [f"block{i}_spatial_dropout" for i in (1, 2, 3)]
+    assert all(layer.rate == 0.1 for layer in spatial)
+    # VGG's head drops once (after its dense layer), not twice in a row.
+    plain = [layer for layer in model.layers if type(layer) is keras.layers.Dropout]
+    assert [layer.name for layer in plain] == ["head_fc_dropout"]
+    for name in ("small_cnn", "resnet_small"):
+        net = build_model(name, width=4, depth=2, spatial_dropout=0.2)
+        assert sum(isinstance(layer, keras.layers.SpatialDropout2D) for layer in net.layers) == 2
+    x = _images(2)
+    np.testing.assert_allclose(model(x, training=False), model(x, training=False))
+    with pytest.raises(ValueError, match="spatial_dropout"):
+        build_model("vgg_small", spatial_dropout=1.0)
+    with pytest.raises(ValueError, match="from-scratch"):
+        build_model("mobilenetv3small", spatial_dropout=0.1)
+
+
 def test_set_trainable_freezes_all_but_head():
     model = build_model("small_cnn", width=8, depth=2)
     set_trainable(model, backbone=False)

@@ -1,4 +1,4 @@
-"""Tests of xraykit.regularization: gap summaries, kernel weights, a real tiny variant."""
+"""Tests of xraykit.regularization: gap summaries, the runs table, kernel weights."""
 
 import numpy as np
 import pytest
@@ -39,21 +39,47 @@ def test_kernel_weights_and_l1_sparsity():
         layer.kernel.assign(k)
     stats = regularization.weight_stats(model)
     assert 0.45 <= stats["near_zero"] <= 0.55
+    assert 0.45 <= stats["exact_zero"] <= 0.55
     kept = np.concatenate([keras.ops.convert_to_numpy(layer.kernel).ravel() for layer in kernels])
     assert stats["count"] == weights.size
     assert stats["l2"] == pytest.approx(np.linalg.norm(kept.astype(np.float64)), rel=1e-6)
     assert stats["l1"] == pytest.approx(np.abs(kept.astype(np.float64)).sum(), rel=1e-6)
 
 
-def test_train_variant_and_table(small_data):
-    small = small_data.subset(96, 64, 32, seed=0)
-    run = regularization.train_variant("L1", small, "smoke", model="small_cnn", epochs=2,
-                                       build=dict(width=4, depth=1, l1=1e-3))
-    assert run.model.layers[-2].kernel_regularizer is not None  # L1 reached the model
-    assert run.summary["epochs"] == 2 and run.summary["params"] == run.model.count_params()
-    other = regularization.Variant("none", run.model, run.history,
-                                   dict(run.summary, best_val_auc=0.0), {})
-    table = regularization.summary_table([other, run], sort_by="best_val_auc")
-    assert list(table.index) == ["L1", "none"]
-    assert table.loc["L1", "val_auc"] == pytest.approx(run.history.history["val_auc"][-1])
+def test_exact_zero_differs_from_near_zero():
+    from xraykit.models import build_model
+
+    model = build_model("small_cnn", width=4, depth=1)
+    layer = model.get_layer("block1_conv")
+    k = np.array(layer.kernel)
+    k.ravel()[:4] = 1e-6  # tiny but not zero: what L1 under Adam leaves
+    k.ravel()[4:6] = 0.0
+    layer.kernel.assign(k)
+    stats = regularization.weight_stats(model, tol=1e-3)
+    assert stats["exact_zero"] == pytest.approx(2 / stats["count"])
+    assert stats["near_zero"] >= 6 / stats["count"]
+
+
+def test_summary_table_reads_histories_and_restored_runs(small_data):
+    import keras
+
+    from xraykit.models import build_model
+    from xraykit.training import compile_model
+
+    model = compile_model(build_model("small_cnn", width=4, depth=1), task="binary")
+    history = model.fit(small_data.x_train[:64], small_data.y_train[:64], epochs=2,
+                        validation_data=(small_data.x_val[:32], small_data.y_val[:32]),
+                        verbose=0)
+    assert isinstance(history, keras.callbacks.History)
+    curves = {"auc": [0.7, 0.9, 0.99], "val_auc": [0.75, 0.85, 0.8]}
+    table = regularization.summary_table({"trained": history, "none": curves,
+                                          "early": curves},
+                                         sort_by="val_auc", restored=["early"])
+    order = [name for name in table.index if name != "trained"]
+    assert order == ["early", "none"]  # none ends at 0.8, early keeps its best epoch's 0.85
+    assert table.loc["early", "val_auc"] == pytest.approx(0.85)
+    assert table.loc["early", "best_epoch"] == 2 and table.loc["none", "epochs"] == 3
+    assert table.loc["trained", "val_auc"] == pytest.approx(history.history["val_auc"][-1])
     assert np.allclose(table["gap"], table["train_auc"] - table["val_auc"])
+    with pytest.raises(TypeError, match="dict"):
+        regularization.summary_table([history])

@@ -19,7 +19,8 @@ Conventions shared by every factory:
   on this.
 
 From-scratch networks (``small_cnn``, ``vgg_small``, ``resnet_small``) take ``width``/``depth``
-and the regularization knobs ``l1``/``l2``/``dropout``/``batch_norm`` (lesson 5).
+and the regularization knobs ``l1``/``l2``/``dropout``/``spatial_dropout``/``batch_norm``
+(lesson 5).
 ImageNet backbones (``densenet121``, ``resnet50v2``, ``efficientnetv2b0``, ``convnext_tiny``,
 ``mobilenetv3small``) come from ``keras.applications``:
 
@@ -178,21 +179,34 @@ def _conv_bn_relu(x, filters, name, reg, bn_momentum, seed, strides=1, activatio
     return x
 
 
-def _small_cnn(x, width, depth, reg, bn_momentum, seed):
+def _spatial_dropout(x, rate, name, seed):
+    """Drops whole feature maps (channels) at the end of a block.
+
+    Neighbouring pixels of a map are correlated, so dropping single activations would hardly
+    remove information.
+    """
+    if not rate:
+        return x
+    return keras.layers.SpatialDropout2D(rate, seed=seed, name=f"{name}_spatial_dropout")(x)
+
+
+def _small_cnn(x, width, depth, reg, bn_momentum, seed, spatial_dropout=0.0):
     for i in range(depth):
         x = _conv_bn_relu(x, width * 2 ** i, f"block{i + 1}", reg, bn_momentum, seed + i)
         if i < depth - 1:
             x = keras.layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
+        x = _spatial_dropout(x, spatial_dropout, f"block{i + 1}", seed + i)
     return x
 
 
-def _vgg_small(x, width, depth, reg, bn_momentum, seed):
+def _vgg_small(x, width, depth, reg, bn_momentum, seed, spatial_dropout=0.0):
     for i in range(depth):
         filters = width * 2 ** i
         x = _conv_bn_relu(x, filters, f"block{i + 1}a", reg, bn_momentum, seed + 2 * i)
         x = _conv_bn_relu(x, filters, f"block{i + 1}b", reg, bn_momentum, seed + 2 * i + 1)
         if i < depth - 1:
             x = keras.layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
+        x = _spatial_dropout(x, spatial_dropout, f"block{i + 1}", seed + i)
     return x
 
 
@@ -213,7 +227,7 @@ def _residual_block(x, filters, strides, name, reg, bn_momentum, seed):
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def _resnet_small(x, width, depth, reg, bn_momentum, seed):
+def _resnet_small(x, width, depth, reg, bn_momentum, seed, spatial_dropout=0.0):
     x = _conv_bn_relu(x, width, "stem", reg, bn_momentum, seed)
     for i in range(depth):
         filters = width * 2 ** i
@@ -222,6 +236,7 @@ def _resnet_small(x, width, depth, reg, bn_momentum, seed):
                             seed + 10 * i)
         x = _residual_block(x, filters, 1, f"stage{i + 1}_block2", reg, bn_momentum,
                             seed + 10 * i + 5)
+        x = _spatial_dropout(x, spatial_dropout, f"stage{i + 1}", seed + i)
     return x
 
 
@@ -261,7 +276,8 @@ def _augmentation_block(augmentation, seed):
                     f"not {type(augmentation).__name__}.")
 
 
-def _check_args(name, input_shape, task, num_classes, dropout, width, depth):
+def _check_args(name, input_shape, task, num_classes, dropout, width, depth,
+                spatial_dropout=0.0):
     if name not in _SPECS:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(_SPECS)} "
                          f"(see xraykit.models.list_models()).")
@@ -277,6 +293,11 @@ def _check_args(name, input_shape, task, num_classes, dropout, width, depth):
         raise ValueError(f"A multilabel task needs num_classes >= 1 (got {num_classes}).")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+    if not 0.0 <= spatial_dropout < 1.0:
+        raise ValueError(f"spatial_dropout must be in [0, 1), got {spatial_dropout}.")
+    if spatial_dropout and _SPECS[name].kind != "scratch":
+        raise ValueError(f"spatial_dropout applies to the from-scratch nets "
+                         f"({', '.join(list_models('scratch'))}), not to {name}; use dropout.")
     if width < 1 or depth < 1:
         raise ValueError(f"width and depth must be >= 1, got width={width}, depth={depth}.")
 
@@ -285,7 +306,7 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
                 weights: str | None = None, dropout: float = 0.0, l2: float = 0.0,
                 l1: float = 0.0, batch_norm: bool = True, augmentation=None, width: int = 32,
                 depth: int = 3, seed: int = 0, bn_momentum: float = BN_MOMENTUM,
-                output_bias=None) -> keras.Model:
+                spatial_dropout: float = 0.0, output_bias=None) -> keras.Model:
     """Builds a classification model for chest X-rays.
 
     Args:
@@ -298,10 +319,13 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
         num_classes: Outputs: 1 for binary, the number of labels or classes otherwise.
         weights: ``None`` (random init) or ``"imagenet"`` (backbones only; falls back to
             ``None`` with a warning when the download fails).
-        dropout: Dropout rate before the last layer (and in VGG's dense layer).
+        dropout: Dropout rate before the last layer (in VGG, after its dense layer: one
+            ``Dropout``, before ``logits``).
         l2: L2 weight penalty on conv/dense kernels (from-scratch nets and the head).
         l1: L1 weight penalty on conv/dense kernels (from-scratch nets and the head).
         batch_norm: Batch normalization after each conv (from-scratch nets).
+        spatial_dropout: ``SpatialDropout2D`` rate at the end of every block or stage of the
+            from-scratch nets (after its pooling): drops whole feature maps.
         bn_momentum: Momentum of the batch-normalization moving averages (default 0.9, for
             runs of a few hundred steps; 0.99, Keras' default, suits runs of thousands).
         augmentation: ``None``, a preset name of :func:`xraykit.augmentation.augmentation_layers`
@@ -325,7 +349,7 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
     input_shape = tuple(int(s) for s in input_shape)
     if task == "binary" and num_classes == 2:
         num_classes = 1
-    _check_args(name, input_shape, task, num_classes, dropout, width, depth)
+    _check_args(name, input_shape, task, num_classes, dropout, width, depth, spatial_dropout)
     if weights not in (None, "imagenet"):
         raise ValueError(f"weights must be None or 'imagenet', not {weights!r}.")
     if weights is not None and _SPECS[name].kind == "scratch":
@@ -344,13 +368,13 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
         if not 0.0 < bn_momentum < 1.0:
             raise ValueError(f"bn_momentum must be in (0, 1), got {bn_momentum}.")
         features = _SCRATCH[name](x, width, depth, reg, bn_momentum if batch_norm else None,
-                                  seed)
+                                  seed, spatial_dropout)
         x = keras.layers.GlobalAveragePooling2D(name="head_pool")(features)
         if name == "vgg_small":
             x = keras.layers.Dense(width * 4, kernel_regularizer=reg, name="head_fc",
                                    kernel_initializer=keras.initializers.HeNormal(seed=seed))(x)
             x = keras.layers.ReLU(name="head_fc_relu")(x)
-            if dropout:
+            if dropout:  # the only dropout of VGG's head (no second one below)
                 x = keras.layers.Dropout(dropout, seed=seed, name="head_fc_dropout")(x)
     else:
         height, width_px = input_shape[:2]
@@ -368,7 +392,7 @@ def build_model(name: str, input_shape=(28, 28, 1), task: str = "binary", num_cl
         # guide), so fine-tuning does not wreck the ImageNet statistics.
         x = backbone(x, training=False) if loaded else backbone(x)
         x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    if dropout:
+    if dropout and name != "vgg_small":
         x = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(x)
     bias = "zeros" if output_bias is None else keras.initializers.Constant(output_bias)
     x = keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits",

@@ -1,43 +1,20 @@
-"""Regularization experiments (lesson 5): train variants, measure the generalization gap.
+"""Reading regularization experiments (lesson 5): generalization gaps and kernel weights.
 
-A *variant* is one model configuration (L2, L1, dropout, batch norm, augmentation, early
-stopping, AdamW weight decay, or none of them) trained on the same data with the same budget.
-:func:`train_variant` trains one with :mod:`xraykit.models` and :mod:`xraykit.training`;
-:func:`gap_summary` reads its curves (train vs validation AUC, the gap between them, the
-best epoch); :func:`summary_table` puts many side by side; :func:`kernel_weights` collects the
-conv/dense kernels whose distribution L1 and L2 change.
+Lesson 5 writes its training loop in the notebook (seed, build, compile, fit); this module reads
+what it produces. :func:`gap_summary` reads one run's curves (train vs validation AUC, the gap
+between them, the best epoch); :func:`summary_table` puts many runs side by side;
+:func:`kernel_weights` and :func:`weight_stats` collect the conv/dense kernels whose
+distribution L1 and L2 change.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from typing import Any
 
 import keras
 import numpy as np
 
-__all__ = ["Variant", "gap_summary", "kernel_weights", "summary_table", "train_variant",
-           "weight_stats"]
-
-
-@dataclasses.dataclass
-class Variant:
-    """One trained configuration.
-
-    Attributes:
-        name: Label in tables and plots.
-        model: The trained model (best validation weights when early stopping restored them).
-        history: The Keras ``History``.
-        summary: :func:`gap_summary` of the run (plus ``seconds`` and ``params``).
-        config: The build/compile/fit arguments used.
-    """
-
-    name: str
-    model: keras.Model
-    history: keras.callbacks.History
-    summary: dict[str, Any]
-    config: dict[str, Any]
+__all__ = ["gap_summary", "kernel_weights", "summary_table", "weight_stats"]
 
 
 def gap_summary(history, metric: str = "auc", restored: bool = False) -> dict[str, Any]:
@@ -103,93 +80,55 @@ def _all_layers(model):
 
 
 def weight_stats(model: keras.Model, tol: float = 1e-3) -> dict[str, float]:
-    """Sizes of a model's kernels: what L2 shrinks and what L1 zeroes.
+    """Sizes of a model's kernels: what L2 shrinks and what L1 pulls towards zero.
+
+    L1 trained with a gradient method (SGD, Adam) makes small weights oscillate around zero
+    rather than land on it: compare ``exact_zero`` with ``near_zero``. Exact zeros come from a
+    proximal step (soft-thresholding) or from pruning.
 
     Args:
         model: A Keras model.
-        tol: Absolute value under which a weight counts as (near) zero.
+        tol: Absolute value under which a weight counts as near zero.
 
     Returns:
         Dict with ``l1`` (sum of absolute values), ``l2`` (Euclidean norm), ``mean_abs``,
-        ``near_zero`` (fraction with ``|w| < tol``) and ``count``.
+        ``exact_zero`` (fraction equal to 0), ``near_zero`` (fraction with ``|w| < tol``) and
+        ``count``.
     """
     w = kernel_weights(model).astype(np.float64)
     return {"l1": float(np.abs(w).sum()), "l2": float(np.sqrt(np.square(w).sum())),
-            "mean_abs": float(np.abs(w).mean()), "near_zero": float(np.mean(np.abs(w) < tol)),
-            "count": int(w.size)}
+            "mean_abs": float(np.abs(w).mean()), "exact_zero": float(np.mean(w == 0.0)),
+            "near_zero": float(np.mean(np.abs(w) < tol)), "count": int(w.size)}
 
 
-def train_variant(name: str, data, profile=None, model: str = "vgg_small",
-                  epochs: int | None = None, build: dict | None = None,
-                  compile: dict | None = None, fit: dict | None = None,  # noqa: A002
-                  early_stopping: bool | int = False, seed: int = 0,
-                  verbose: int = 0) -> Variant:
-    """Builds, compiles and trains one configuration; returns it with its gap summary.
-
-    Every variant of a comparison should share ``data``, ``model``, ``epochs`` and ``seed`` and
-    change one knob, so differences come from the regularizer.
+def summary_table(histories: dict, sort_by: str | None = None, metric: str = "auc",
+                  restored=()):
+    """A table of runs: train/val score, gap, best val score and its epoch, epochs run.
 
     Args:
-        name: Label of the variant.
-        data: An :class:`~xraykit.datasets.XRayDataset`.
-        profile: Run profile (epochs and batch size defaults).
-        model: Architecture name for :func:`xraykit.models.build_model`.
-        epochs: Epochs (default: the profile's).
-        build: Extra arguments of ``build_model`` (``l2``, ``l1``, ``dropout``,
-            ``batch_norm``, ``augmentation``, ``width``, ``depth``).
-        compile: Extra arguments of ``compile_model`` (``optimizer``, ``learning_rate``,
-            ``weight_decay``, ...).
-        fit: Extra arguments of :func:`xraykit.training.fit` (``batch_size``,
-            ``class_weight``, ...).
-        early_stopping: Passed to :func:`xraykit.training.fit` (``False``: train all epochs,
-            so the overfitting is visible).
-        seed: Seed of weights, augmentation and shuffling.
-        verbose: Keras verbosity.
-
-    Returns:
-        The :class:`Variant`; with early stopping its summary reports the restored (best)
-        epoch.
-    """
-    from xraykit import models, training
-
-    keras.utils.set_random_seed(seed)
-    build = dict(build or {})
-    compile_args = dict(compile or {})
-    fit_args = dict(fit or {})
-    built = models.build_model(model, input_shape=data.image_shape, task=data.task,
-                               num_classes=1 if data.task == "binary" else data.num_classes,
-                               seed=seed, **build)
-    training.compile_model(built, task=data.task, **compile_args)
-    start = time.perf_counter()
-    history = training.fit(built, data, profile=profile, epochs=epochs,
-                           early_stopping=early_stopping, verbose=verbose, checkpoint=False,
-                           **fit_args)
-    summary = gap_summary(history, restored=bool(early_stopping))
-    summary["seconds"] = round(time.perf_counter() - start, 1)
-    summary["params"] = int(built.count_params())
-    config = {"model": model, "build": build, "compile": compile_args, "fit": fit_args,
-              "early_stopping": early_stopping}
-    return Variant(name, built, history, summary, config)
-
-
-def summary_table(variants, sort_by: str | None = None):
-    """A table of variants: train/val AUC, gap, best val AUC and epoch, time.
-
-    Args:
-        variants: :class:`Variant` objects (or ``{name: Variant}``).
+        histories: ``{name: keras History or its .history dict}``, one per run.
         sort_by: Column to sort by (descending), e.g. ``"best_val_auc"``; default keeps order.
+        metric: Metric name, as in :func:`gap_summary`.
+        restored: Names of the runs whose best weights were restored (early stopping): their
+            row reports the best epoch, the model you keep (see :func:`gap_summary`).
 
     Returns:
-        A ``pandas.DataFrame`` indexed by variant name.
+        A ``pandas.DataFrame`` indexed by run name (``technique``).
+
+    Raises:
+        TypeError: If ``histories`` is not a dict of histories.
     """
     import pandas as pd
 
-    items = variants.values() if isinstance(variants, dict) else variants
-    frame = pd.DataFrame({v.name: v.summary for v in items}).T
+    if not isinstance(histories, dict):
+        raise TypeError(f"histories must be a dict {{name: History or history dict}}, not "
+                        f"{type(histories).__name__}.")
+    restored = set(restored)
+    frame = pd.DataFrame({name: gap_summary(history, metric, restored=name in restored)
+                          for name, history in histories.items()}).T
     frame.index.name = "technique"
-    for column in ("best_epoch", "epochs", "params"):
-        if column in frame:
-            frame[column] = frame[column].astype(int)
+    for column in ("best_epoch", "epochs"):
+        frame[column] = frame[column].astype(int)
     if sort_by:
         frame = frame.sort_values(sort_by, ascending=False)
     return frame

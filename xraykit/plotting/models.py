@@ -52,9 +52,13 @@ def plot_generalization_gap(table, name_column: str | None = None, train: str = 
                             val: str = "val_auc", ax=None):
     """Bar chart of train and validation scores per technique, gap annotated.
 
+    The bars are point estimates: draw the validation intervals next to them (lesson 5) before
+    reading one technique as better than another.
+
     Args:
         table: A ``pandas.DataFrame`` (index or ``name_column`` = technique) with the
-            ``train`` and ``val`` columns (see :func:`xraykit.regularization.summary_table`).
+            ``train`` and ``val`` columns (e.g. :func:`xraykit.regularization.summary_table`,
+            or lesson 5's table of inference-mode training AUC and validation AUC).
         name_column: Column holding the names (default: the index).
         train: Column of the training score.
         val: Column of the validation score.
@@ -83,11 +87,15 @@ def plot_weight_histograms(weights: dict, bins: int = 80, log: bool = True,
                            clip: float | None = None):
     """Histograms of model weights, e.g. without regularization vs with L2 vs with L1.
 
+    Each title gives the mean ``|w|`` and the share of weights with ``|w| < 1e-3``: L1 trained
+    with SGD or Adam grows that share (weights near zero), which is not the share of weights
+    exactly zero (see :func:`xraykit.regularization.weight_stats`).
+
     Args:
         weights: ``{name: 1-D array of weights}`` (see
             :func:`xraykit.regularization.kernel_weights`).
         bins: Histogram bins (shared edges across runs).
-        log: Log-scaled counts (shows L1's spike at zero and the tails).
+        log: Log-scaled counts (shows L1's pile-up near zero and the tails).
         clip: Largest absolute weight shown (default: the 99.9th percentile of all).
 
     Returns:
