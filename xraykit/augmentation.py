@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -223,8 +224,12 @@ def _float_labels(labels) -> np.ndarray:
 
 def _mix(layer, images, labels) -> tuple[np.ndarray, np.ndarray]:
     """Runs a batch-mixing layer (MixUp, CutMix) on NumPy images and labels."""
-    out = layer({"images": np.asarray(images, np.float32), "labels": _float_labels(labels)},
-                training=True)
+    with warnings.catch_warnings():
+        # keras.layers.MixUp asks for an int64 arange, which JAX (32-bit by default) truncates to
+        # int32 with a warning; batch indices fit in int32, so the result is the same.
+        warnings.filterwarnings("ignore", "Explicitly requested dtype int64", UserWarning)
+        out = layer({"images": np.asarray(images, np.float32), "labels": _float_labels(labels)},
+                    training=True)
     return (ops.convert_to_numpy(out["images"]).astype(np.float32),
             ops.convert_to_numpy(out["labels"]).astype(np.float32))
 

@@ -7,6 +7,7 @@ the ``gpu`` profile set Keras's global dtype policy to :func:`mixed_precision_po
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -76,9 +77,11 @@ def quiet_start(backend: str = "tensorflow"):
     Sets ``KERAS_BACKEND`` (unless already set) and ``TF_CPP_MIN_LOG_LEVEL=3`` (unless already
     set), then imports Keras with file descriptor 2 silenced: on a CPU machine TensorFlow would
     otherwise print a oneDNN notice, "Could not find cuda drivers" twice and a ``cuInit`` error,
-    none of which a student can act on. Python warnings and errors are not affected. Then
-    registers xraykit's custom Keras objects (:mod:`xraykit.keras_objects`), so that
-    ``keras.saving.load_model`` opens models saved by the course.
+    none of which a student can act on. Under another backend, an installed TensorFlow is imported
+    then too, because ``keras.utils.set_random_seed`` imports it later anyway. Python warnings and
+    errors are not affected. Then registers xraykit's custom Keras objects
+    (:mod:`xraykit.keras_objects`), so that ``keras.saving.load_model`` opens models saved by the
+    course.
 
     Args:
         backend: The Keras backend to use when ``KERAS_BACKEND`` is not set.
@@ -98,6 +101,11 @@ def quiet_start(backend: str = "tensorflow"):
             from xraykit.profiles import gpu_available
 
             gpu_available()  # the first device query is where TensorFlow reports cuInit
+            if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow"):
+                # keras.utils.set_random_seed (and tf.data input) import TensorFlow under any
+                # backend when it is installed; import it now, while its start-up is silenced.
+                with contextlib.suppress(ImportError):  # a broken install: Keras skips it too
+                    import tensorflow  # noqa: F401
     import keras
 
     check_keras_version(keras.__version__)
