@@ -143,8 +143,9 @@ def test_interrupted_best_save_is_dropped_or_completed(tmp_path):
 
 def test_bad_run_dir_is_named(tmp_path):
     model = _model()
-    data = types.SimpleNamespace(x_train=np.zeros((4, 28, 28, 1)), y_train=np.zeros((4, 1)),
-                                 x_val=np.zeros((4, 28, 28, 1)), y_val=np.zeros((4, 1)))
+    both_classes = np.array([[0], [1], [0], [1]])  # nothing for the class weights to warn about
+    data = types.SimpleNamespace(x_train=np.zeros((4, 28, 28, 1)), y_train=both_classes,
+                                 x_val=np.zeros((4, 28, 28, 1)), y_val=both_classes)
     a_file = tmp_path / "run.txt"
     a_file.write_text("not a folder")
     with pytest.raises(NotADirectoryError, match=re.escape(f"{a_file} is a file")):
