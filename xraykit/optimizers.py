@@ -456,10 +456,8 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", True):
         raise ValueError("lr_range_test needs a compiled model: call compile_model(...) or "
                          "model.compile(optimizer=..., loss=...) first.")
-    if schedule_of(model.optimizer) is not None:
-        raise ValueError("lr_range_test needs an optimizer with a constant learning rate: compile "
-                         "with make_optimizer(name) (no schedule) for the test, then build the "
-                         "schedule around the suggested learning rate.")
+    # A scheduled optimizer is refused by LRRangeFinder.on_train_begin, before any step; the
+    # method is checked here so that a typo does not cost a whole sweep.
     if method not in ("min/10", "steepest"):
         raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
     finder = LRRangeFinder(min_lr, max_lr, steps, smoothing, diverge_factor, callback)
