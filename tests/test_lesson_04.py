@@ -135,7 +135,7 @@ class _OneBatch(keras.utils.PyDataset):
         return self.x, self.y
 
 
-def test_lr_range_test_takes_a_pydataset_and_a_generator(lesson, small_data):
+def test_lr_range_test_takes_a_pydataset_a_generator_and_tf_data(lesson, small_data):
     x, y = small_data.x_train[:32], small_data.y_train[:32]
     model = _compiled_model(small_data, seed=1)
     before = model.get_weights()
@@ -150,6 +150,14 @@ def test_lr_range_test_takes_a_pydataset_and_a_generator(lesson, small_data):
     from_arrays = optimizers.lr_range_test(model, x, y, batch_size=32, **kwargs)
     assert len(from_pydataset.lrs) == len(from_generator.lrs) == 12
     np.testing.assert_allclose(from_pydataset.raw_losses, from_generator.raw_losses, rtol=1e-5)
+    try:  # a batched tf.data pipeline, where TensorFlow is installed (any backend reads it)
+        import tensorflow as tf
+    except ImportError:
+        pass
+    else:
+        pipeline = tf.data.Dataset.from_tensors((x, y)).repeat()
+        from_tf_data = optimizers.lr_range_test(model, pipeline, **kwargs)
+        np.testing.assert_allclose(from_tf_data.raw_losses, from_pydataset.raw_losses, rtol=1e-5)
     np.testing.assert_allclose(from_pydataset.raw_losses, from_arrays.raw_losses, rtol=1e-5)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
