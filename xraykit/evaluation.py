@@ -246,6 +246,32 @@ def _metric_function(metric, threshold: float) -> Callable:
                      f"or a function f(y_true, y_score).")
 
 
+def _percentile_interval(labels, statistic, n_boot, seed, alpha, below_zero=False) -> dict:
+    """Resamples image indices with replacement and summarises ``statistic(index)`` over them.
+
+    Resamples with one class only are skipped. ``value`` is the statistic on all images;
+    with ``below_zero`` the share of resamples below 0 is added as ``fraction_below_zero``.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    values = []
+    for _ in range(int(n_boot)):
+        index = rng.integers(0, n, n)
+        if _both_classes(labels[index]):
+            values.append(float(statistic(index)))
+    values = np.asarray(values)
+    out = {
+        "value": float(statistic(np.arange(n))),
+        "low": float(np.quantile(values, alpha / 2)),
+        "high": float(np.quantile(values, 1 - alpha / 2)),
+        "std": float(values.std()),
+        "n_boot": int(len(values)),
+    }
+    if below_zero:
+        out["fraction_below_zero"] = float(np.mean(values < 0))
+    return out
+
+
 def bootstrap_ci(y_true, y_score, metric="auc", n_boot: int = 1000, seed: int = 0,
                  alpha: float = 0.05, threshold: float = 0.5) -> dict[str, float]:
     """Percentile bootstrap confidence interval of a metric (resampling images).
@@ -269,22 +295,7 @@ def bootstrap_ci(y_true, y_score, metric="auc", n_boot: int = 1000, seed: int = 
     """
     y_true, y_score = check_binary(y_true, y_score)
     fn = _metric_function(metric, threshold)
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    values = []
-    for _ in range(int(n_boot)):
-        index = rng.integers(0, n, n)
-        if not _both_classes(y_true[index]):
-            continue
-        values.append(float(fn(y_true[index], y_score[index])))
-    values = np.asarray(values)
-    return {
-        "value": float(fn(y_true, y_score)),
-        "low": float(np.quantile(values, alpha / 2)),
-        "high": float(np.quantile(values, 1 - alpha / 2)),
-        "std": float(values.std()),
-        "n_boot": int(len(values)),
-    }
+    return _percentile_interval(y_true, lambda i: fn(y_true[i], y_score[i]), n_boot, seed, alpha)
 
 
 def paired_bootstrap_ci(y_true, score_a, score_b, metric="auc", n_boot: int = 1000,
@@ -318,21 +329,8 @@ def paired_bootstrap_ci(y_true, score_a, score_b, metric="auc", n_boot: int = 10
     labels, score_a = check_binary(y_true, score_a, score_name="score_a")
     _, score_b = check_binary(y_true, score_b, score_name="score_b")
     fn = _metric_function(metric, threshold)
-    rng = np.random.default_rng(seed)
-    n = len(labels)
-    differences = []
-    for _ in range(int(n_boot)):
-        index = rng.integers(0, n, n)
-        if not _both_classes(labels[index]):
-            continue
-        differences.append(float(fn(labels[index], score_a[index])
-                                 - fn(labels[index], score_b[index])))
-    differences = np.asarray(differences)
-    return {
-        "value": float(fn(labels, score_a) - fn(labels, score_b)),
-        "low": float(np.quantile(differences, alpha / 2)),
-        "high": float(np.quantile(differences, 1 - alpha / 2)),
-        "std": float(differences.std()),
-        "n_boot": int(len(differences)),
-        "fraction_below_zero": float(np.mean(differences < 0)),
-    }
+
+    def difference(index):
+        return fn(labels[index], score_a[index]) - fn(labels[index], score_b[index])
+
+    return _percentile_interval(labels, difference, n_boot, seed, alpha, below_zero=True)

@@ -256,6 +256,11 @@ class LRRangeResult:
         return dataclasses.asdict(self)
 
 
+def _check_method(method: str) -> None:
+    if method not in ("min/10", "steepest"):
+        raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
+
+
 def _suggest(lrs, smoothed):
     best = int(np.nanargmin(smoothed))
     min_loss_lr = float(lrs[best])
@@ -366,8 +371,7 @@ class LRRangeFinder(keras.callbacks.Callback):
         Raises:
             ValueError: If the method is unknown or no finite loss was recorded.
         """
-        if method not in ("min/10", "steepest"):
-            raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
+        _check_method(method)
         lrs = np.asarray(self.lrs[: len(self.losses)], np.float64)
         smoothed = np.asarray(self.losses, np.float64)
         if len(smoothed) == 0:
@@ -458,8 +462,7 @@ def lr_range_test(model, data, y=None, min_lr: float = 1e-6, max_lr: float = 1.0
                          "model.compile(optimizer=..., loss=...) first.")
     # A scheduled optimizer is refused by LRRangeFinder.on_train_begin, before any step; the
     # method is checked here so that a typo does not cost a whole sweep.
-    if method not in ("min/10", "steepest"):
-        raise ValueError(f"method must be 'min/10' or 'steepest'; got {method!r}.")
+    _check_method(method)
     finder = LRRangeFinder(min_lr, max_lr, steps, smoothing, diverge_factor, callback)
     x, labels, fit_args, batches = _fit_input(data, y, batch_size)
     epochs = math.ceil(steps / batches) if batches else 1

@@ -575,7 +575,7 @@ def results_frame(tuner_or_dir, metrics: Sequence[str] | None = ("auc", "val_acc
         values = trial.hyperparameters.values
         row["epochs_trained"] = (values["tuner/epochs"] - values.get("tuner/initial_epoch", 0)
                                  if "tuner/epochs" in values else np.nan)
-        row.update(trial.hyperparameters.values)
+        row.update(values)
         for name in sorted(trial.metrics.metrics):
             if metrics is not None and name not in metrics:
                 continue

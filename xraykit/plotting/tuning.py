@@ -120,10 +120,10 @@ def plot_tuner_comparison(frames: dict, objective: str = "score", direction: str
         ok = (frame["status"] == "COMPLETED").to_numpy()
         scores = np.where(ok, frame[objective].to_numpy(dtype=np.float64), np.nan)
         best = _best_so_far(scores, direction)
-        seconds = np.cumsum(np.nan_to_num(frame[cost].to_numpy(dtype=np.float64)))
-        totals[name] = seconds[-1] if len(seconds) else 0.0
+        spent = np.cumsum(np.nan_to_num(frame[cost].to_numpy(dtype=np.float64)))
+        totals[name] = spent[-1] if len(spent) else 0.0
         axes[0].step(np.arange(1, len(best) + 1), best, where="post", label=name, marker="o")
-        axes[1].step(seconds, best, where="post", label=name, marker="o")
+        axes[1].step(spent, best, where="post", label=name, marker="o")
     axes[0].set_xlabel("trials")
     unit = "seconds of training" if cost == "seconds" else cost.replace("_", " ")
     axes[1].set_xlabel(unit)
@@ -135,6 +135,6 @@ def plot_tuner_comparison(frames: dict, objective: str = "score", direction: str
     axes[2].set_ylabel(f"total {unit}")
     axes[2].set_title("training spent")
     axes[0].set_title("best vs trials")
-    axes[1].set_title(f"best vs {cost}")
+    axes[1].set_title(f"best vs {unit}")
     fig.tight_layout()
     return fig
