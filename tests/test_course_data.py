@@ -102,3 +102,31 @@ def test_unwritable_cache_falls_back_with_banner(offline, tmp_path, monkeypatch,
 def test_unknown_dataset_is_an_error_not_a_fallback(offline):
     with pytest.raises(KeyError, match="Unknown dataset 'pneumonia-mnist'"):
         datasets.course_data("pneumonia-mnist", "smoke")
+
+
+def test_selection_split_chooses_on_half_of_the_test_set(pneumonia):
+    chosen = pneumonia.selection_split(seed=3)
+    assert len(chosen.x_train) == len(pneumonia.x_train) + len(pneumonia.x_val)
+    assert len(chosen.x_val) + len(chosen.x_test) == len(pneumonia.x_test)
+    # The two halves partition the official test images, stratified by class.
+    test_rows = {img.tobytes() for img in pneumonia.x_test}
+    val_rows = [img.tobytes() for img in chosen.x_val]
+    final_rows = [img.tobytes() for img in chosen.x_test]
+    assert set(val_rows) <= test_rows and set(final_rows) <= test_rows
+    assert not set(val_rows) & set(final_rows)
+    assert abs(chosen.y_val.mean() - chosen.y_test.mean()) < 0.01
+    # Seeded: the same halves again, other halves for another seed.
+    np.testing.assert_array_equal(pneumonia.selection_split(seed=3).y_val, chosen.y_val)
+    assert not np.array_equal(pneumonia.selection_split(seed=4).x_val, chosen.x_val)
+    assert "selection split" in chosen.source
+    with pytest.raises(ValueError, match="already a selection split"):
+        chosen.selection_split()
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        pneumonia.selection_split(fraction=1.0)
+
+
+def test_course_data_selection_split(pneumonia_npz):
+    data = datasets.course_data("pneumoniamnist", "smoke", data=pneumonia_npz, split="selection")
+    assert "selection split" in data.source and len(data.x_val) == 128
+    with pytest.raises(ValueError, match="split must be"):
+        datasets.course_data("pneumoniamnist", "smoke", data=pneumonia_npz, split="val")

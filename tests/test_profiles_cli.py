@@ -27,6 +27,36 @@ def test_auto_profile_follows_the_device(has_gpu, name, monkeypatch):
     assert get_profile(" AUTO ").name == name
 
 
+def test_gpu_smoke_takes_every_gpu_choice_at_smoke_sizes():
+    gpu, smoke, gpu_smoke = (get_profile(n) for n in ("gpu", "smoke", "gpu-smoke"))
+    sizes = ("max_train", "max_val", "max_test", "epochs", "tuner_trials", "tuner_epochs",
+             "n_boot")
+    for field in sizes:
+        assert getattr(gpu_smoke, field) == getattr(smoke, field), field
+    for field in ("image_size", "batch_size", "width", "quick", "pretrained"):
+        assert getattr(gpu_smoke, field) == getattr(gpu, field), field
+    assert gpu_smoke.seeds > 1 and gpu.seeds > 1 and smoke.seeds == 1
+    assert gpu_smoke.precision == "mixed_bfloat16" and gpu.precision == "auto"
+    assert get_profile("GPU_SMOKE") is gpu_smoke
+
+
+def test_precision_follows_the_profile_and_the_override(monkeypatch):
+    from xraykit import runtime
+
+    monkeypatch.delenv("XRAYKIT_PRECISION", raising=False)
+    assert runtime.precision_policy("smoke") == "float32"
+    assert runtime.precision_policy("gpu-smoke") == "mixed_bfloat16"
+    assert runtime.precision_policy("gpu") == runtime.mixed_precision_policy()
+    monkeypatch.setenv("XRAYKIT_PRECISION", "mixed_float16")
+    assert get_profile("smoke").precision == "mixed_float16"
+    assert runtime.precision_policy("gpu-smoke") == "mixed_float16"
+    monkeypatch.setenv("XRAYKIT_PRECISION", "float8")
+    with pytest.raises(ValueError, match="XRAYKIT_PRECISION='float8'"):
+        get_profile("smoke")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        profiles.Profile("odd", 28, None, None, None, 1, 8, 1, 1, precision="half")
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "xraykit", *args], capture_output=True,
                           text=True, timeout=120)

@@ -525,6 +525,64 @@ class XRayDataset:
             x_test=parts["test"][0], y_test=parts["test"][1],
         )
 
+    def selection_split(self, fraction: float = 0.5, seed: int = 0) -> XRayDataset:
+        """The course's split for honest model selection: choose on half of the test set.
+
+        MedMNIST's validation split is an image-level draw from the training pool (same source,
+        same patients' hospital and period), so it is easier than the test split and saturates:
+        choices made on it are mostly noise. Its test split comes from the source's separate
+        test set. This split keeps every choice on data like the test set and one half of that
+        set untouched until the end:
+
+        - ``train``: the official training **and** validation images (one pool);
+        - ``val``: a stratified ``fraction`` of the official test images, the *selection* split
+          (early stopping, thresholds, comparisons between models and settings);
+        - ``test``: the rest of the official test images, looked at once, at the end.
+
+        Benchmarks keep the official split, for comparison with published tables.
+
+        Args:
+            fraction: Share of the official test images that becomes the selection split
+                (copies of one image count once and stay together).
+            seed: Seed of the stratified draw (the same seed gives the same halves).
+
+        Returns:
+            A new :class:`XRayDataset` whose ``source`` says that it was re-split.
+
+        Raises:
+            ValueError: If ``fraction`` is not strictly between 0 and 1, or the test split is
+                too small to give both parts an image of each class.
+        """
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction}.")
+        if "selection split" in self.source:
+            raise ValueError(f"{self.name} is already a selection split ({self.source}).")
+        labels = self.y_test
+        strata = np.nan_to_num(labels.reshape(len(labels), -1)[:, 0], nan=-1).astype(int)
+        # Byte-identical images (PneumoniaMNIST's test split holds a few) go to the same side.
+        first_copy = {}
+        group = np.array([first_copy.setdefault(image.tobytes(), i)
+                          for i, image in enumerate(self.x_test)])
+        rng = np.random.default_rng(seed)
+        select = np.zeros(len(labels), bool)
+        for value in np.unique(strata):
+            groups = np.unique(group[strata == value])
+            take = int(round(fraction * len(groups)))
+            if take < 1 or take >= len(groups):
+                raise ValueError(
+                    f"{self.name}: the test split has {len(groups)} image(s) of class {value}, "
+                    f"too few to put some in both the selection split and the final test.")
+            select |= np.isin(group, rng.choice(groups, take, replace=False))
+        return dataclasses.replace(
+            self,
+            x_train=np.concatenate([self.x_train, self.x_val]),
+            y_train=np.concatenate([self.y_train, self.y_val]),
+            x_val=self.x_test[select], y_val=self.y_test[select],
+            x_test=self.x_test[~select], y_test=self.y_test[~select],
+            source=f"{self.source} (selection split: train = official train + val; val = "
+                   f"{fraction:.0%} of official test, seed {seed}; test = the rest)",
+        )
+
     def for_profile(self, profile, seed: int = 0) -> XRayDataset:
         """Cuts the splits to a run profile's sizes (see :mod:`xraykit.profiles`).
 
@@ -814,7 +872,7 @@ def _resized(dataset: XRayDataset, size: int) -> XRayDataset:
 
 
 def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathLike | None = None,
-                seed: int = 0) -> XRayDataset:
+                seed: int = 0, split: str = "official") -> XRayDataset:
     """The data a lesson runs on: a local override, else the registry, else synthetic.
 
     Every failure a lesson can meet offline (a missing or unreadable ``data``, no network, a
@@ -829,20 +887,24 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
         profile: Run profile (name or object); gives the image size and subset sizes.
         data: A ``.npz`` file, or a folder holding ``<name>/<name>_<size>.npz`` or
             ``<name>_<size>.npz`` (like ``../shared/data``). Defaults to ``$XRAYKIT_DATA``.
-        seed: Seed of the profile's stratified subset.
+        seed: Seed of the profile's stratified subset (and of the selection split's draw).
+        split: ``"official"`` (the dataset's own train/val/test) or ``"selection"`` (see
+            :meth:`XRayDataset.selection_split`: choices are made on half of the test set).
 
     Returns:
-        The dataset, cut to the profile, with the profile's image size.
+        The dataset, re-split if asked, cut to the profile, with the profile's image size.
 
     Raises:
         KeyError: If ``name`` is not a registered dataset.
-        ValueError: If ``profile`` is not a known profile.
+        ValueError: If ``profile`` is not a known profile or ``split`` not a known split.
     """
     from xraykit.profiles import get_profile
 
     profile = get_profile(profile)
     size = profile.image_size
     info(name)  # an unknown name is the caller's mistake: raise, do not fall back
+    if split not in ("official", "selection"):
+        raise ValueError(f"split must be 'official' or 'selection', not {split!r}.")
     data = data if data is not None else os.environ.get(DATA_ENV) or None
     dataset = None
     if data:
@@ -867,6 +929,8 @@ def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathL
             _offline_banner(f"{name} could not be loaded ({str(err).splitlines()[0]})")
             task = "multilabel" if info(name)["task"] == "multilabel" else "binary"
             dataset = synthetic(n=2000, image_size=size, seed=seed, task=task)
+    if split == "selection":
+        dataset = dataset.selection_split(seed=seed)
     dataset = dataset.for_profile(profile, seed=seed)
     if dataset.image_shape[:2] != (size, size):
         height, width = dataset.image_shape[:2]

@@ -1,9 +1,11 @@
-"""Run profiles: how big a lesson's run is (image size, subset sizes, epochs, trials).
+"""Run profiles: how big a lesson's run is, and which of its branches it takes.
 
 One environment variable, ``XRAYKIT_PROFILE``, selects the profile; notebooks read it in their
 ``parameters`` cell. ``smoke`` is for CI (seconds), ``cpu`` for a laptop (minutes, 28 px),
-``gpu`` for real training on larger images, and ``auto`` picks ``gpu`` when the Keras backend
-sees a GPU and ``cpu`` otherwise.
+``gpu`` for real training on larger images, ``gpu-smoke`` takes every choice of ``gpu`` (image
+size, candidate lists, pretrained weights, seeds, mixed precision) at ``smoke``'s sizes so that a
+CPU can check the GPU path, and ``auto`` picks ``gpu`` when the Keras backend sees a GPU and
+``cpu`` otherwise. Lessons read the fields; none tests a profile's name.
 """
 
 from __future__ import annotations
@@ -12,14 +14,19 @@ import dataclasses
 import os
 
 PROFILE_ENV = "XRAYKIT_PROFILE"
+#: Overrides any profile's ``precision`` (e.g. ``mixed_float16`` to take a T4's path anywhere).
+PRECISION_ENV = "XRAYKIT_PRECISION"
+#: The values ``Profile.precision`` and ``XRAYKIT_PRECISION`` take; ``"auto"`` lets the device
+#: choose (:func:`xraykit.runtime.mixed_precision_policy`).
+PRECISIONS = ("float32", "auto", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    """Sizes of one run of a lesson.
+    """Sizes of one run of a lesson, and the branches it takes.
 
     Attributes:
-        name: ``"smoke"``, ``"cpu"`` or ``"gpu"``.
+        name: ``"smoke"``, ``"cpu"``, ``"gpu"`` or ``"gpu-smoke"`` (for printing only).
         image_size: Side of the square images, in pixels.
         max_train: Largest number of training images (``None`` = all).
         max_val: Largest number of validation images (``None`` = all).
@@ -28,7 +35,14 @@ class Profile:
         batch_size: Mini-batch size.
         tuner_trials: Trials of a hyperparameter search.
         tuner_epochs: Epochs per trial of a hyperparameter search.
-        mixed_precision: Whether lessons switch Keras to a mixed-precision policy.
+        precision: Keras dtype policy: ``"float32"``, ``"auto"`` (chosen by the device:
+            ``mixed_bfloat16`` on compute capability ≥ 8, ``mixed_float16`` below, ``float32`` on
+            a CPU), or a policy forced whatever the device. ``XRAYKIT_PRECISION`` overrides it.
+        seeds: Trainings per compared setting (mean ± sd over seeds when more than one).
+        n_boot: Bootstrap resamples of an interval.
+        width: Filters of the first convolution block of the lessons' CNNs.
+        quick: Fewer settings per comparison (the smoke run of a lesson: seconds, not minutes).
+        pretrained: Whether lessons try ImageNet weights (with an offline fallback).
     """
 
     name: str
@@ -40,17 +54,45 @@ class Profile:
     batch_size: int
     tuner_trials: int
     tuner_epochs: int
-    mixed_precision: bool = False
+    precision: str = "float32"
+    seeds: int = 1
+    n_boot: int = 1000
+    width: int = 16
+    quick: bool = False
+    pretrained: bool = False
 
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"profile {self.name!r}: precision must be one of {PRECISIONS}, "
+                             f"not {self.precision!r}.")
+
+    @property
+    def mixed_precision(self) -> bool:
+        """Whether the profile may run in a mixed-precision policy (``precision`` not float32)."""
+        return self.precision != "float32"
+
+    @property
+    def seed_list(self) -> list[int]:
+        """``[0, 1, …]``: one offset per seed, to add to a lesson's ``SEED``."""
+        return list(range(self.seeds))
+
+
+_GPU = dict(image_size=64, batch_size=128, precision="auto", seeds=3, width=32, pretrained=True)
+_SMOKE_SIZES = dict(max_train=256, max_val=128, max_test=128, epochs=1, tuner_trials=2,
+                    tuner_epochs=1)
 
 PROFILES = {
-    "smoke": Profile("smoke", image_size=28, max_train=256, max_val=128, max_test=128,
-                     epochs=1, batch_size=64, tuner_trials=2, tuner_epochs=1),
+    "smoke": Profile("smoke", image_size=28, batch_size=64, n_boot=200, quick=True,
+                     **_SMOKE_SIZES),
     "cpu": Profile("cpu", image_size=28, max_train=None, max_val=None, max_test=None,
                    epochs=12, batch_size=64, tuner_trials=6, tuner_epochs=4),
-    "gpu": Profile("gpu", image_size=64, max_train=None, max_val=None, max_test=None,
-                   epochs=30, batch_size=128, tuner_trials=16, tuner_epochs=10,
-                   mixed_precision=True),
+    "gpu": Profile("gpu", max_train=None, max_val=None, max_test=None, epochs=30,
+                   tuner_trials=16, tuner_epochs=10, **_GPU),
+    # The gpu profile's every choice at smoke sizes; mixed precision forced even on a CPU (bfloat16
+    # by default; XRAYKIT_PRECISION=mixed_float16 takes the T4 path), two seeds so that the
+    # several-seed branches run at half the cost of three.
+    "gpu-smoke": Profile("gpu-smoke", n_boot=200,
+                         **{**_GPU, "precision": "mixed_bfloat16", "seeds": 2}, **_SMOKE_SIZES),
 }
 
 
@@ -85,18 +127,30 @@ def get_profile(name: str | Profile | None = None) -> Profile:
     """Returns the run profile to use.
 
     Args:
-        name: ``"smoke"``, ``"cpu"``, ``"gpu"`` or ``"auto"``, or a :class:`Profile` (returned
-            as is). ``None`` reads ``XRAYKIT_PROFILE`` and defaults to ``"auto"``.
+        name: ``"smoke"``, ``"cpu"``, ``"gpu"``, ``"gpu-smoke"`` or ``"auto"``, or a
+            :class:`Profile`. ``None`` reads ``XRAYKIT_PROFILE`` and defaults to ``"auto"``.
 
     Returns:
-        The :class:`Profile`.
+        The :class:`Profile`, with ``precision`` replaced by ``XRAYKIT_PRECISION`` when set.
 
     Raises:
-        ValueError: If the name is not a known profile.
+        ValueError: If the name is not a known profile, or ``XRAYKIT_PRECISION`` is not a
+            known precision.
     """
     if isinstance(name, Profile):
-        return name
-    name = (name or os.environ.get(PROFILE_ENV) or "auto").strip().lower()
+        profile = name
+    else:
+        profile = _named_profile(name)
+    precision = (os.environ.get(PRECISION_ENV) or "").strip().lower()
+    if not precision or precision == profile.precision:
+        return profile
+    if precision not in PRECISIONS:
+        raise ValueError(f"{PRECISION_ENV}={precision!r}: use one of {', '.join(PRECISIONS)}.")
+    return dataclasses.replace(profile, precision=precision)
+
+
+def _named_profile(name: str | None) -> Profile:
+    name = (name or os.environ.get(PROFILE_ENV) or "auto").strip().lower().replace("_", "-")
     if name == "auto":
         name = "gpu" if gpu_available() else "cpu"
     if name not in PROFILES:

@@ -1,7 +1,7 @@
 """The runtime a lesson runs in: a quiet Keras start, the Keras version floor, devices, precision.
 
-Every lesson's setup cell calls :func:`quiet_start` and :func:`environment`; lessons that train in
-the ``gpu`` profile set Keras's global dtype policy to :func:`mixed_precision_policy`.
+Every lesson's setup cell calls :func:`quiet_start` and :func:`environment`; lessons that train
+call :func:`set_precision` with their profile (mixed precision where the profile asks for it).
 """
 
 from __future__ import annotations
@@ -199,6 +199,42 @@ def mixed_precision_policy() -> str:
         :func:`policy_for` the GPU that the active backend sees (``"float32"`` without one).
     """
     return policy_for(gpu_compute_capability())
+
+
+def precision_policy(profile=None) -> str:
+    """The dtype policy a run profile asks for on this machine.
+
+    Args:
+        profile: A profile or its name (see :mod:`xraykit.profiles`; ``None`` reads
+            ``XRAYKIT_PROFILE``). Its ``precision`` is ``"auto"`` (the device chooses, see
+            :func:`mixed_precision_policy`), ``"float32"``, or a policy forced on any device.
+
+    Returns:
+        ``"float32"``, ``"mixed_bfloat16"`` or ``"mixed_float16"``.
+    """
+    from xraykit.profiles import get_profile
+
+    precision = get_profile(profile).precision
+    return mixed_precision_policy() if precision == "auto" else precision
+
+
+def set_precision(profile=None) -> str:
+    """Sets Keras' global dtype policy to :func:`precision_policy` of a profile, and says which.
+
+    Under ``mixed_float16`` Keras' ``compile`` wraps the optimizer in a ``LossScaleOptimizer``
+    by itself; xraykit's models keep their output layer in float32 under either mixed policy.
+
+    Args:
+        profile: A profile or its name (``None`` reads ``XRAYKIT_PROFILE``).
+
+    Returns:
+        The policy now in force.
+    """
+    import keras
+
+    policy = precision_policy(profile)
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
 
 
 def environment() -> dict[str, str]:
