@@ -40,8 +40,7 @@ def _tiny_head(x, keras):
 
 
 def _layer_models(keras, rng):
-    """One tiny model per preprocessing layer (custom, built-in and the legacy classes)."""
-    import xraykit.keras_objects as objects
+    """One tiny model per preprocessing layer (custom and built-in)."""
     import xraykit.preprocessing as pp
 
     train = rng.random((8, 16, 16, 1), dtype=np.float32)
@@ -57,8 +56,6 @@ def _layer_models(keras, rng):
         "clahe_layer": lambda: pp.clahe_layer(tile_grid_size=(2, 2)),
         "resize_layer": lambda: pp.resize_layer(12, "crop"),
         "Equalization": lambda: keras.layers.Equalization(value_range=(0, 1)),
-        "legacy_ClipToUnit": lambda: objects.ClipToUnit(),
-        "legacy_XRVScale": lambda: objects._LegacyXRVScale(maxval=1.0),
     }
     for name, make in layers.items():
         inputs = keras.Input((16, 16, 1))
@@ -164,7 +161,7 @@ def load(folder: pathlib.Path) -> None:
     order = sorted(meta, key=lambda name: not meta[name]["plain"])
     for name in order:
         entry = meta[name]
-        if not entry["plain"] and "xraykit.keras_objects" not in sys.modules:
+        if not entry["plain"] and "xraykit.inference" not in sys.modules:
             report["xraykit_imported_by_plain_loads"] = sorted(
                 m for m in sys.modules if m == "xraykit" or m.startswith("xraykit."))
             import xraykit.inference  # noqa: F401  (the documented way to load the others)

@@ -40,11 +40,18 @@ def test_scratch_models_output_shape_per_task(name, task, num_classes, shape):
         np.testing.assert_allclose(y.sum(axis=1), 1.0, atol=1e-5)
 
 
-def _old_backbone_range(rgb, name):
-    """The hand-written mapping build_model used before ToRGB (reference for the outputs)."""
-    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-    return {"densenet121": (rgb - mean) / std, "resnet50v2": 2.0 * rgb - 1.0}.get(
-        name, 255.0 * rgb).astype(np.float32)
+APPLICATION_MODULES = {"densenet121": "densenet", "resnet50v2": "resnet_v2",
+                       "efficientnetv2b0": "efficientnet_v2", "convnext_tiny": "convnext",
+                       "mobilenetv3small": "mobilenet_v3"}
+
+
+def _keras_preprocess(rgb, name):
+    """What the backbone's own ``keras.applications`` ``preprocess_input`` makes of RGB [0, 1]."""
+    import importlib
+
+    module = importlib.import_module(f"keras.applications.{APPLICATION_MODULES[name]}")
+    return np.asarray(keras.ops.convert_to_numpy(module.preprocess_input(rgb * 255.0)),
+                      np.float32)
 
 
 # Under JAX each backbone build compiles its initializers (5-25 s each on 2 cores, ~75 s for
@@ -63,28 +70,47 @@ def test_backbones_build_at_28px_and_upsample(name):
     x = _images()
     y = np.asarray(model(x, training=False))
     assert y.shape == (2, 3) and y.dtype == np.float32
-    # Same prediction as the hand-written mapping the model used before (same weights).
+    # Same prediction as the backbone fed through its own preprocess_input (same weights).
     rgb = np.repeat(keras.ops.convert_to_numpy(model.get_layer("upsample")(x)), 3, axis=-1)
-    h = model.get_layer("backbone")(_old_backbone_range(rgb, name), training=False)
+    h = model.get_layer("backbone")(_keras_preprocess(rgb, name), training=False)
     h = model.get_layer("logits")(model.get_layer("head_pool")(h))
     np.testing.assert_allclose(y, np.asarray(model.get_layer("output")(h)), rtol=1e-4, atol=1e-5)
 
 
 def test_backbone_conventions_have_one_home():
-    """ModelSpec reads the preprocessing table; the layers reproduce the old hand-written ranges."""
+    """ModelSpec reads the preprocessing table; the layers do what keras.applications does."""
     from xraykit.preprocessing import to_backbone_range
 
     rgb = np.random.default_rng(1).random((1, 2, 2, 3), dtype=np.float32)
     for name in BACKBONES:
         assert model_info(name).preprocessing == backbone_convention(name)
-        np.testing.assert_allclose(to_backbone_range(rgb, name), _old_backbone_range(rgb, name),
+        np.testing.assert_allclose(to_backbone_range(rgb, name), _keras_preprocess(rgb, name),
                                    rtol=1e-5, atol=1e-4)
         layer = backbone_range_layer(name)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(rgb)),
-                                   _old_backbone_range(rgb, name), rtol=1e-5, atol=1e-4)
+                                   _keras_preprocess(rgb, name), rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(ToRGB(name)(rgb)),
-                                   _old_backbone_range(rgb, name), rtol=1e-5, atol=1e-4)
+                                   _keras_preprocess(rgb, name), rtol=1e-5, atol=1e-4)
     assert model_info("small_cnn").preprocessing == "unit"
+    # The reference can tell conventions apart: DenseNet's is not ResNetV2's.
+    assert not np.allclose(_keras_preprocess(rgb, "densenet121"),
+                           _keras_preprocess(rgb, "resnet50v2"), atol=1e-2)
+
+
+def test_to_rgb_layer_config_holds_numbers_only():
+    layer = ToRGB("resnet50")  # caffe: BGR, minus the ImageNet means
+    config = layer.get_config()
+    assert "backbone" not in config and config["reverse_channels"] is True
+    assert config["scale"] == pytest.approx([255.0] * 3)
+    assert config["offset"] == pytest.approx([-103.939, -116.779, -123.68])
+    again = ToRGB.from_config(config)
+    rgb = np.random.default_rng(2).random((1, 3, 3, 3), dtype=np.float32)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again(rgb)),
+                               keras.ops.convert_to_numpy(
+                                   keras.applications.resnet.preprocess_input(rgb * 255.0)),
+                               rtol=1e-5, atol=1e-3)
+    with pytest.raises(ValueError, match="three finite numbers"):
+        ToRGB(scale=[1.0, 2.0])
 
 
 def test_save_and_reload_predicts_the_same(tmp_path):

@@ -24,7 +24,7 @@ FAMILIES = ["small_cnn", "vgg_small", "resnet_small", "densenet121", "resnet50v2
 PRESETS = ["none", "light", "medium", "heavy"]
 LAYERS = ["PerImageStandardize", "PerImageMinMax", "Window", "XRVScale", "ToRGB_torch",
           "ToRGB_caffe", "ToRGB_tf", "dataset_normalizer", "clahe_layer", "resize_layer",
-          "Equalization", "legacy_ClipToUnit", "legacy_XRVScale"]
+          "Equalization"]
 COMPILED = ["binary", "multilabel", "multiclass"]
 
 

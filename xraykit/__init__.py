@@ -1,7 +1,7 @@
 """xraykit: helpers for a Keras 3 course on deep learning for chest X-rays.
 
-Data flows one way: data (datasets, samples, images, dicom, synthetic, tasks) → pixels
-(keras_objects, preprocessing, augmentation) → learning (models, losses, optimizers, autodiff,
+Data flows one way: pixels (the pixel policy) → data (datasets, samples, images, dicom, synthetic,
+tasks) → preprocessing and augmentation → learning (models, losses, optimizers, autodiff,
 training, tuning, distribute) → judging (evaluation, calibration, explain, inference); plotting and
 widgets sit on top. README.md's "Layout" says what each module owns.
 """

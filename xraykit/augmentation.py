@@ -35,10 +35,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from xraykit.keras_objects import ClipToUnit  # noqa: F401  (old name; presets now use ReLU(max_value=1))
+from xraykit.pixels import check_unit_range
 
 __all__ = [
-    "KERAS_CV_MIGRATION", "PRESETS", "ClipToUnit", "augment_numpy", "augmentation_cost",
+    "KERAS_CV_MIGRATION", "PRESETS", "augment_numpy", "augmentation_cost",
     "augmentation_layers", "augmented_dataset", "cutmix", "describe_presets", "gridmask_layer",
     "mixup", "randaugment",
 ]
@@ -353,8 +353,6 @@ def augmented_dataset(x, y, preset: str | keras.layers.Layer = "light", batch_si
         ValueError: If ``x`` and ``y`` differ in length, ``x`` is outside [0, 1], or
             ``backend="tensorflow"`` is asked for under another Keras backend.
     """
-    from xraykit.preprocessing import check_unit_range
-
     x = check_unit_range(x, "x")
     y = np.asarray(y)
     if len(x) != len(y):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xraykit.images import to_gray, to_unit_range
+from xraykit.pixels import to_gray, to_unit_range
 
 # Tags that may be shown: none of them identifies a patient.
 SAFE_TAGS = (
@@ -289,7 +289,7 @@ def read_dicom(path: str | os.PathLike, window: Window = None) -> np.ndarray:
     Returns:
         Array ``(H, W)`` of float32 in [0, 1]; MONOCHROME1 files are inverted so that they
         look like MONOCHROME2; PALETTE COLOR and RGB files become luminance
-        (:func:`xraykit.images.to_gray`).
+        (:func:`xraykit.pixels.to_gray`).
 
     Raises:
         ValueError: If ``window`` is malformed; if the file is not DICOM, is empty, has no

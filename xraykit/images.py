@@ -1,10 +1,10 @@
-"""Radiograph pixels: reading files, grey levels, scaling to [0, 1] and squaring.
+"""Reading radiograph files: PNG, JPEG, TIFF and DICOM, one at a time or many in threads.
 
 PNG/JPEG/TIFF (1-, 8- and 16-bit grayscale, palette, RGB, RGBA, CMYK) and DICOM all come out
-the same way: float32 ``(H, W)`` in [0, 1]. This module is the one place that turns colour
-into grey (:func:`to_gray`), scales pixel types to [0, 1] (:func:`to_unit_range`) and reads
-many files in parallel (:func:`read_images`); :mod:`xraykit.dicom`, :mod:`xraykit.datasets`
-and :mod:`xraykit.inference` call it.
+the same way: float32 ``(H, W)`` in [0, 1] (:func:`read_image`), or squared batches read in
+parallel (:func:`read_images`). What pixels mean (scale, grey, square) is decided in
+:mod:`xraykit.pixels`; ``to_gray``, ``to_unit_range`` and ``resize_square`` are re-exported
+here for code that imported them from this module.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# ITU-R BT.601 luma weights: the ones Pillow's "L" and "F" conversions use, so a colour PNG, a
-# colour DICOM and an RGB array all become the same grey levels.
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+from xraykit.dicom import is_dicom, read_dicom
+from xraykit.pixels import LUMA_WEIGHTS, _reduce, resize_square, to_gray, to_unit_range
+
+__all__ = ["LUMA_WEIGHTS", "UnreadableFileWarning", "read_image", "read_images", "resize_square",
+           "to_gray", "to_unit_range"]
 
 # Pillow modes that are grey already, and modes that Pillow turns into RGB (palette looked up,
 # CMYK JPEGs already un-inverted) before :func:`to_gray` takes their luma.
@@ -28,85 +30,6 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 class UnreadableFileWarning(UserWarning):
     """Files of a folder or list that could not be read and were left out."""
-
-
-def to_gray(rgb) -> np.ndarray:
-    """Turns colour pixels into grey levels with the ITU-R BT.601 luma weights.
-
-    The weights (0.299, 0.587, 0.114) are those of Pillow's ``convert("L")``; any alpha
-    channel is dropped. The values keep their scale (uint8 in, grey levels 0..255 out), so
-    scale them with :func:`to_unit_range` before or after.
-
-    Args:
-        rgb: Array ``(..., 3)`` or ``(..., 4)`` (RGB or RGBA).
-
-    Returns:
-        Array ``(...)``: float64 for float64 input, else float32.
-
-    Raises:
-        ValueError: If the last axis does not hold 3 or 4 channels.
-
-    Example:
-        >>> to_gray(np.array([[255, 255, 255], [0, 0, 255]], np.uint8))
-        array([255.  ,  29.07], dtype=float32)
-    """
-    rgb = np.asarray(rgb)
-    if rgb.ndim == 0 or rgb.shape[-1] not in (3, 4):
-        raise ValueError(f"to_gray expects RGB or RGBA pixels (..., 3|4), got shape {rgb.shape}.")
-    gray = rgb[..., :3].astype(np.float64) @ np.array(LUMA_WEIGHTS)
-    return gray if rgb.dtype == np.float64 else gray.astype(np.float32)
-
-
-def to_unit_range(pixels, path=None) -> np.ndarray:
-    """Scales pixels to float32 in [0, 1] by their pixel type, never by their own range.
-
-    Stretching each image to its own minimum and maximum would change its contrast; dividing
-    by the largest value the type can hold keeps the grey levels comparable across files.
-
-    Args:
-        pixels: Array of bool (0/1), uint8 (divided by 255), uint16 (by 65535), other
-            integers that fit in 16 bits (by 65535; 32-bit TIFFs), or floats already in
-            [0, 1].
-        path: The file the pixels came from, named in errors.
-
-    Returns:
-        Float32 array of the same shape, in [0, 1].
-
-    Raises:
-        ValueError: If integers fall outside 0..65535 or floats outside [0, 1] (or are NaN):
-            their scale is unknown, so they are refused rather than clipped.
-
-    Example:
-        >>> to_unit_range(np.array([0, 51, 255], np.uint8))
-        array([0. , 0.2, 1. ], dtype=float32)
-    """
-    pixels = np.asarray(pixels)
-    where = f"{path}: " if path is not None else ""
-    kind = pixels.dtype.kind
-    if kind == "b":
-        return pixels.astype(np.float32)
-    if kind == "u" and pixels.dtype.itemsize == 1:
-        return pixels.astype(np.float32) / np.float32(255)
-    if kind == "u" and pixels.dtype.itemsize == 2:
-        return pixels.astype(np.float32) / np.float32(65535)
-    if kind in "iu":  # 32-bit integers: read as 16-bit when they fit, never clipped
-        low, high = (int(pixels.min()), int(pixels.max())) if pixels.size else (0, 0)
-        if low < 0 or high > 65535:
-            raise ValueError(
-                f"{where}{8 * pixels.dtype.itemsize}-bit integer pixels range {low}..{high}, "
-                "outside 16 bits, so their scale is unknown; save the image as 8- or 16-bit "
-                "grayscale PNG, or as a floating-point TIFF in [0, 1]."
-            )
-        return pixels.astype(np.float32) / np.float32(65535)
-    if kind == "f":
-        pixels = pixels.astype(np.float32)
-        if pixels.size and (not np.isfinite(pixels).all() or pixels.min() < 0
-                            or pixels.max() > 1):
-            raise ValueError(f"{where}floating-point image with values outside [0, 1] (or NaN); "
-                             "rescale it to [0, 1] first.")
-        return pixels
-    raise ValueError(f"{where}pixels of dtype {pixels.dtype} are not an image; save the image "
-                     "as 8- or 16-bit grayscale (or RGB) PNG.")
 
 
 def _too_large(path, pixels: str, limit: int) -> ValueError:
@@ -130,29 +53,14 @@ def _to_unit_float(image, path) -> np.ndarray:
                      "16-bit grayscale (or RGB) PNG.")
 
 
-def _reduce(image: np.ndarray, size: int) -> np.ndarray:
-    """Shrinks a float image by the largest integer factor that keeps both sides >= 2 * size.
-
-    Box-averaging by an integer factor before the final resampling is what Pillow's own
-    ``resize(reducing_gap=2)`` does; doing it here, in one place, makes a file read with
-    ``target_size`` and an array resized by :func:`resize_square` give identical pixels.
-    """
-    from PIL import Image
-
-    factor = min(image.shape) // (2 * size)
-    if factor < 2:
-        return image
-    return np.asarray(Image.fromarray(image, mode="F").reduce(factor))
-
-
 def read_image(path: str | os.PathLike, target_size: int | None = None) -> np.ndarray:
     """Reads a PNG, JPEG, TIFF or DICOM radiograph.
 
     Args:
         path: An image file. DICOM files go through :func:`xraykit.dicom.read_dicom`.
         target_size: The side the caller will resize the image to (e.g. with
-            :func:`resize_square`), or ``None`` for the full image. When given, a large
-            image is returned shrunk by an integer factor, keeping both sides at least
+            :func:`xraykit.pixels.resize_square`), or ``None`` for the full image. When given, a
+            large image is returned shrunk by an integer factor, keeping both sides at least
             ``2 * target_size``: JPEGs are decoded at reduced scale (``Image.draft``), so a
             big JPEG never occupies full-size memory; other formats are box-averaged after
             decoding. Resizing the result gives the same pixels as resizing the full image,
@@ -183,8 +91,6 @@ def read_image(path: str | os.PathLike, target_size: int | None = None) -> np.nd
                                     not isinstance(target_size, (int, np.integer)) or
                                     target_size < 1):
         raise ValueError(f"target_size must be a positive integer or None, not {target_size!r}.")
-    from xraykit.dicom import is_dicom, read_dicom  # DICOM reading uses this module's pixels
-
     if is_dicom(path):
         pixels = read_dicom(path)
     else:
@@ -219,44 +125,6 @@ def _read_pillow(path, target_size: int | None) -> np.ndarray:
         except Exception as err:  # Pillow reports bad data as OSError, SyntaxError, EOFError...
             raise ValueError(f"{unreadable} ({type(err).__name__}: {err}).") from err
         return _to_unit_float(image, path)
-
-
-def resize_square(image: np.ndarray, size: int, mode: str = "pad") -> np.ndarray:
-    """Resizes a 2-D image to ``size x size`` keeping its aspect ratio.
-
-    Args:
-        image: Array ``(H, W)`` (float, any range).
-        size: Side of the output square, in pixels.
-        mode: ``"pad"`` fits the whole image and pads the short side with zeros (black),
-            centred (``PIL.ImageOps.pad``); ``"crop"`` fills the square and cuts the long
-            side, centred (``PIL.ImageOps.fit``).
-
-    Returns:
-        Float32 array ``(size, size)``. An image at least 4x larger than ``size`` is first
-        box-averaged by an integer factor (as Pillow's ``reducing_gap`` does), then resampled
-        bilinearly.
-
-    Raises:
-        ValueError: If ``mode`` is unknown or the image is not 2-D.
-
-    Example:
-        >>> resize_square(np.ones((100, 50), np.float32), 20).shape
-        (20, 20)
-    """
-    from PIL import Image, ImageOps
-
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim != 2:
-        raise ValueError(f"resize_square expects a 2-D image (H, W), got shape {image.shape}.")
-    if mode not in ("pad", "crop"):
-        raise ValueError(f"mode must be 'pad' or 'crop', not {mode!r}.")
-    picture = Image.fromarray(_reduce(image, size), mode="F")
-    bilinear = Image.Resampling.BILINEAR
-    if mode == "pad":
-        square = ImageOps.pad(picture, (size, size), method=bilinear, color=0)
-    else:
-        square = ImageOps.fit(picture, (size, size), method=bilinear)
-    return np.asarray(square, dtype=np.float32)
 
 
 def read_images(paths: Sequence[str | os.PathLike], size: int, resize_mode: str = "pad",

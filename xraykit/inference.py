@@ -13,9 +13,9 @@ file::
     result.probabilities, result.predicted, result.to_frame()
 
 Files go through :func:`xraykit.images.read_images` (PNG/JPEG/DICOM with the full DICOM
-photometry, squared by :func:`xraykit.images.resize_square`), exactly as
+photometry, squared by :func:`xraykit.pixels.resize_square`), exactly as
 :func:`xraykit.datasets.load_folder` prepares training folders; arrays are scaled and turned
-grey by the same :func:`xraykit.images.to_unit_range` and :func:`xraykit.images.to_gray`.
+grey by the same pixel policy (:mod:`xraykit.pixels`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,15 @@ import zipfile
 import keras
 import numpy as np
 
-import xraykit.keras_objects  # noqa: F401  (registers every custom object before any load)
+# Imported for their custom Keras objects, registered on import: every layer (preprocessing), loss
+# (losses) and metric (training) xraykit defines, so that a saved model loads in a fresh process.
+import xraykit.losses  # noqa: F401
+import xraykit.preprocessing  # noqa: F401
+import xraykit.training  # noqa: F401
 from xraykit.calibration import apply_temperature
 from xraykit.datasets import list_images
-from xraykit.images import read_images, resize_square, to_gray, to_unit_range
+from xraykit.images import read_images
+from xraykit.pixels import resize_batch, to_unit_batch
 from xraykit.tasks import TASKS, check_task, task_from_model
 
 __all__ = ["InferenceConfig", "MissingConfigWarning", "Prediction", "load_model", "model_config",
@@ -59,7 +64,7 @@ class InferenceConfig:
     Attributes:
         image_size: Side of the square input, in pixels.
         channels: Input channels (1 for xraykit models; grayscale is repeated otherwise).
-        resize_mode: ``"pad"`` or ``"crop"`` (see :func:`xraykit.images.resize_square`).
+        resize_mode: ``"pad"`` or ``"crop"`` (see :func:`xraykit.pixels.resize_square`).
         temperature: Temperature of :class:`xraykit.calibration.TemperatureScaler` (1 = none).
         threshold: Decision threshold on the calibrated probability.
         class_names: Names of the outputs (binary: ``[negative, positive]``).
@@ -314,8 +319,9 @@ def _read_stored(path: pathlib.Path) -> tuple[dict, str] | None:
 def load_model(path: str | os.PathLike, compile: bool = False):
     """Loads a model saved by :func:`save_model` (or any ``.keras`` file) with its config.
 
-    Works in a fresh process: xraykit's custom layers, losses and metrics
-    (:mod:`xraykit.keras_objects`) are registered before Keras reads the file. The stored
+    Works in a fresh process: xraykit's custom layers, losses and metrics (defined in
+    :mod:`xraykit.preprocessing`, :mod:`xraykit.losses` and :mod:`xraykit.training`, which this
+    module imports) are registered before Keras reads the file. The stored
     settings are checked against the model: fields missing from the file are taken from the
     model (input size, outputs) and the defaults.
 
@@ -435,12 +441,8 @@ class Prediction:
         return "\n".join(lines)
 
 
-_ARRAY_HELP = ("pass images as a NumPy array: one image (H, W), a batch (N, H, W) or "
-               "(N, H, W, C) with C = 1 or 3, floats in [0, 1] or uint8/uint16")
-
-
 def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
-    """Checks an image array (dtype, emptiness, shape, finiteness, range) and resizes it.
+    """Checks an image array by the pixel policy (:func:`xraykit.pixels.to_unit_batch`), resizes.
 
     Raises:
         TypeError: For a dtype that is not an image (object, complex, bool, strings...).
@@ -451,47 +453,9 @@ def _prepare_array(array, config: InferenceConfig) -> np.ndarray:
     except ValueError:  # a ragged list of arrays
         raise ValueError("predict: path_or_array is a list of images of different shapes; "
                          "pass file paths, or resize them to one size first "
-                         "(xraykit.preprocessing.resize_batch).") from None
-    kind = x.dtype.kind
-    if kind not in "fui":
-        what = {"b": "booleans (a mask?)", "c": "complex numbers", "O": "Python objects",
-                "U": "strings", "S": "bytes"}.get(kind, f"dtype {x.dtype}")
-        hint = ("; for files pass a path or a list of paths" if kind in "USO" else "")
-        raise TypeError(f"predict: path_or_array holds {what}, not pixel values: {_ARRAY_HELP}"
-                        f"{hint}.")
-    if x.size == 0:
-        raise ValueError(f"predict: path_or_array is empty (shape {x.shape}): pass at least one "
-                         "image, file or folder.")
-    shape = x.shape
-    if x.dtype in (np.uint8, np.uint16):
-        x = to_unit_range(x)
-    x = x.astype(np.float32)
-    if x.ndim == 2:
-        x = x[None, ..., None]
-    elif x.ndim == 3:  # one (H, W, C) image, or a (N, H, W) batch
-        x = x[None] if x.shape[-1] in (1, 3) else x[..., None]
-    if x.ndim != 4:
-        raise ValueError(f"predict: path_or_array has shape {shape} ({len(shape)} dimension(s)); "
-                         f"{_ARRAY_HELP}.")
-    if x.shape[-1] not in (1, 3):
-        raise ValueError(f"predict: path_or_array has {x.shape[-1]} channels (shape {shape}); "
-                         "pass grayscale (C = 1) or RGB (C = 3), e.g. x[..., :3] to drop alpha.")
-    finite = np.isfinite(x)
-    if not finite.all():
-        first = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise ValueError(f"predict: path_or_array contains {int((~finite).sum())} NaN/inf "
-                         f"value(s) (first at index {first} of the {x.shape} batch); replace "
-                         "them (np.nan_to_num) or fix where the array came from.")
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(f"predict: path_or_array must be in [0, 1] (or uint8/uint16); it "
-                         f"spans [{x.min():g}, {x.max():g}]: rescale it, e.g. with "
-                         "xraykit.preprocessing.minmax.")
-    if x.shape[-1] == 3:  # RGB to grey, as read_image does
-        x = to_gray(x)[..., None]
-    size = config.image_size
-    if x.shape[1:3] != (size, size):
-        x = np.stack([resize_square(img[..., 0], size, config.resize_mode) for img in x])[..., None]
-    return x
+                         "(xraykit.pixels.resize_batch).") from None
+    x = to_unit_batch(x, "predict: path_or_array")
+    return resize_batch(x, config.image_size, config.resize_mode)
 
 
 def _read_files(paths, config: InferenceConfig, workers: int = 4):

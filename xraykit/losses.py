@@ -3,8 +3,8 @@
 Chest X-ray labels are imbalanced (PneumoniaMNIST is 1 normal : 3 pneumonia; ChestMNIST's
 hernia is 0.2 % of images) and sometimes unknown (CheXpert marks findings as uncertain or
 unmentioned). This module gives the losses a lesson compares, all as Keras 3 losses that run
-on every backend and are saved and reloaded with a model (the custom classes are registered in
-:mod:`xraykit.keras_objects`, which :func:`xraykit.inference.load_model` imports):
+on every backend and are saved and reloaded with a model (the custom classes are defined and
+registered for loading here; :func:`xraykit.inference.load_model` imports this module):
 
 * plain binary cross-entropy (``keras.losses.BinaryCrossentropy``);
 * :class:`WeightedBinaryCrossentropy`, with per-class (and per-label) weights from
@@ -27,8 +27,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from xraykit.keras_objects import MaskedBinaryCrossentropy, WeightedBinaryCrossentropy
 from xraykit.tasks import check_binary
+
+_register = keras.saving.register_keras_serializable(package="xraykit")
 
 LOSS_NAMES = ("bce", "weighted_bce", "focal", "smooth", "masked_bce")
 _HIDE_STREAM = 0x48494445  # "HIDE": the second word of hide_labels' seed sequence
@@ -204,9 +205,158 @@ def hide_labels(y, fraction: float = 0.3, seed: int = 0, value: float = np.nan) 
 
 
 # --------------------------------------------------------------------------------------------
-# Losses. WeightedBinaryCrossentropy and MaskedBinaryCrossentropy are defined (and registered
-# for loading) in xraykit.keras_objects and imported at the top of this module.
+# Losses
 # --------------------------------------------------------------------------------------------
+def _to_list(value):
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.ndim == 0 else array.tolist()
+
+
+def _elementwise_bce(y_true, y_pred, positive_weight, negative_weight, from_logits,
+                     label_smoothing):
+    """``-(w+ y log p + w- (1 - y) log(1 - p))`` per element (same clipping as Keras)."""
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        log_p = -ops.softplus(-y_pred)
+        log_not_p = -ops.softplus(y_pred)
+    else:
+        eps = keras.config.epsilon()
+        p = ops.clip(y_pred, eps, 1.0 - eps)
+        log_p = ops.log(p)
+        log_not_p = ops.log(1.0 - p)
+    pos = ops.convert_to_tensor(positive_weight, dtype=y_pred.dtype)
+    neg = ops.convert_to_tensor(negative_weight, dtype=y_pred.dtype)
+    return -(pos * y_true * log_p + neg * (1.0 - y_true) * log_not_p)
+
+
+class _BinaryCrossentropyBase(keras.losses.Loss):
+    """Options, validation, ``from_labels`` and config shared by the weighted and masked BCE."""
+
+    default_name = "binary_crossentropy"
+
+    def __init__(self, positive_weight=1.0, negative_weight=1.0, from_logits=False,
+                 label_smoothing=0.0, reduction="sum_over_batch_size", name=None, dtype=None):
+        super().__init__(name=name or self.default_name, reduction=reduction, dtype=dtype)
+        for label, value in (("positive_weight", positive_weight),
+                             ("negative_weight", negative_weight)):
+            array = np.asarray(value, dtype=np.float64)
+            if array.ndim > 1 or np.any(~np.isfinite(array)) or np.any(array < 0):
+                raise ValueError(f"{label} must be a non-negative float or a list of them; "
+                                 f"got {value!r}.")
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
+        self.positive_weight = _to_list(positive_weight)
+        self.negative_weight = _to_list(negative_weight)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float(label_smoothing)
+
+    @classmethod
+    def from_labels(cls, y, **kwargs):
+        """Builds the loss with balanced weights computed by :func:`class_weights`.
+
+        Args:
+            y: Training labels, ``(N,)``, ``(N, 1)`` or ``(N, L)`` (``NaN``/``-1`` = unknown,
+                not counted).
+            **kwargs: Other constructor arguments.
+
+        Returns:
+            The loss; per-label weights when ``y`` has several columns.
+        """
+        weights = class_weights(y, per_label=True)
+        if weights.shape[0] == 1:
+            return cls(float(weights[0, 1]), float(weights[0, 0]), **kwargs)
+        return cls(weights[:, 1].tolist(), weights[:, 0].tolist(), **kwargs)
+
+    def _elementwise(self, y_true, y_pred):
+        return _elementwise_bce(y_true, y_pred, self.positive_weight, self.negative_weight,
+                                self.from_logits, self.label_smoothing)
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        config = super().get_config()
+        config.update(positive_weight=self.positive_weight, negative_weight=self.negative_weight,
+                      from_logits=self.from_logits, label_smoothing=self.label_smoothing)
+        return config
+
+
+@_register
+class WeightedBinaryCrossentropy(_BinaryCrossentropyBase):
+    """Binary cross-entropy with a weight for positives and one for negatives.
+
+    ``loss = -(w+ * y * log(p) + w- * (1 - y) * log(1 - p))``, averaged over the labels (last
+    axis) and then over the batch, as ``keras.losses.BinaryCrossentropy`` does. With
+    ``w+ = w- = 1`` it equals plain BCE. Weights may be scalars or one per label.
+
+    Args:
+        positive_weight: Weight of positive entries (a float, or a list of one per label).
+        negative_weight: Weight of negative entries (a float, or a list of one per label).
+        from_logits: Whether ``y_pred`` are logits instead of probabilities.
+        label_smoothing: Squeezes targets towards 0.5 by this amount (as Keras does).
+        reduction: Keras loss reduction.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation.
+
+    Raises:
+        ValueError: For negative or non-finite weights, or a smoothing outside [0, 1].
+
+    Example:
+        >>> loss = WeightedBinaryCrossentropy.from_labels(data.y_train)  # balanced weights
+    """
+
+    default_name = "weighted_binary_crossentropy"
+
+    def call(self, y_true, y_pred):
+        """Returns the loss of each sample."""
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        return ops.mean(self._elementwise(y_true, y_pred), axis=-1)
+
+
+@_register
+class MaskedBinaryCrossentropy(_BinaryCrossentropyBase):
+    """Multi-label binary cross-entropy that ignores unknown labels.
+
+    Entries whose label is ``NaN`` or negative (``-1``, CheXpert's "uncertain/unmentioned"
+    convention) contribute nothing, neither to the loss nor to its gradient. With the default
+    reduction the result is the **mean over the known entries of the batch** (not over all
+    entries), so a batch with many unknowns is not down-weighted. A batch with no known entry
+    gives 0. Optional positive/negative weights (scalars or one per label) make it a masked
+    weighted BCE.
+
+    Args:
+        positive_weight: Weight of positive entries (float or one per label).
+        negative_weight: Weight of negative entries (float or one per label).
+        from_logits: Whether ``y_pred`` are logits.
+        label_smoothing: Squeezes known targets towards 0.5 by this amount.
+        reduction: Keras loss reduction. Only ``"sum_over_batch_size"`` gives the exact mean
+            over known entries; per-sample values are scaled so that their batch mean is it.
+        name: Name of the loss.
+        dtype: Dtype of the loss computation.
+
+    Raises:
+        ValueError: For negative or non-finite weights, or a smoothing outside [0, 1].
+    """
+
+    default_name = "masked_binary_crossentropy"
+
+    def call(self, y_true, y_pred):
+        """Returns the loss of each sample."""
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        known = ops.logical_and(ops.logical_not(ops.isnan(y_true)), y_true >= 0)
+        mask = ops.cast(known, y_pred.dtype)
+        # Replace unknowns *before* the loss so that NaN never reaches the gradient.
+        clean = ops.where(known, y_true, ops.zeros_like(y_true))
+        values = self._elementwise(clean, y_pred) * mask
+        per_sample = ops.sum(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
+        batch = ops.cast(ops.shape(values)[0], y_pred.dtype)
+        n_known = ops.maximum(ops.sum(mask), 1.0)
+        return per_sample * batch / n_known
+
+
 def focal_loss(gamma: float = 2.0, alpha: float | None = None, from_logits: bool = False,
                label_smoothing: float = 0.0, name: str = "focal_loss"):
     """Binary focal loss (Lin et al. 2017): cross-entropy down-weighted on easy examples.

@@ -40,9 +40,8 @@ Saving and loading: the models built here (augmentation presets included) use on
 layers. A model that also holds an xraykit layer (``xraykit.preprocessing.PerImageStandardize``,
 ...) or was compiled with an xraykit loss or metric (:func:`xraykit.training.compile_model` adds
 ``Specificity``) needs those classes registered in the process that loads it: load with
-:func:`xraykit.inference.load_model`, or ``import xraykit.keras_objects`` before
-``keras.saving.load_model(path)``. This module imports it, so any process that imports
-``xraykit.models`` loads xraykit models with plain ``keras.saving.load_model``.
+:func:`xraykit.inference.load_model`, or ``import xraykit.inference`` (it imports the modules
+that define them) before ``keras.saving.load_model(path)``.
 """
 
 from __future__ import annotations
@@ -52,7 +51,6 @@ import warnings
 
 import keras
 
-import xraykit.keras_objects  # noqa: F401  (registers xraykit's custom objects for load_model)
 from xraykit.preprocessing import backbone_convention, backbone_range_layer
 from xraykit.tasks import check_task
 

@@ -1,13 +1,14 @@
 """Intensity normalization, contrast, windowing, resizing and channel conventions for radiographs.
 
-Every operation exists as a NumPy function (for looking at data, for a practitioner's own
-pipeline) and, where it belongs *inside* a model, as a backend-agnostic Keras layer that is
-saved and reloaded with the model (a built-in Keras layer where one does the job; the custom ones
-are defined and registered in :mod:`xraykit.keras_objects` and re-exported here).
+Every operation that belongs *inside* a model is a backend-agnostic Keras layer, saved and reloaded
+with the model (a built-in Keras layer where one does the job; the custom ones are defined and
+registered here, with numbers only in their configs). Each also has a NumPy function, for looking
+at data and for a practitioner's own pipeline, that runs the same layer (or the same built-in
+Keras call), so the two cannot disagree.
 
 Input convention: images are float ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W, 1)`` in [0, 1], as
 every xraykit loader returns them. Functions that rely on that range check it with
-:func:`check_unit_range` and fail with a message that says how to fix the input.
+:func:`xraykit.pixels.check_unit_range` and fail with a message that says how to fix the input.
 
 ========================  ==========================  =========================================
 operation                 NumPy                       Keras layer (inside a model)
@@ -22,7 +23,7 @@ CLAHE                     ``clahe``                   ``clahe_layer`` (Keras' CL
 window center/width       ``window``                  ``Window``
 square pad / center-crop  ``resize_batch``            ``resize_layer`` (``keras.layers.Resizing``)
 gray → 3 channels         ``to_rgb``                  ``ToRGB``
-backbone input range      ``to_backbone_range``       ``ToRGB`` (``imagenet_utils``)
+backbone input range      ``to_backbone_range``       ``ToRGB``, ``backbone_range_layer``
 ========================  ==========================  =========================================
 """
 
@@ -32,16 +33,16 @@ import keras
 import numpy as np
 from keras import ops
 
-from xraykit.images import resize_square
-from xraykit.keras_objects import PerImageMinMax, PerImageStandardize, ToRGB, Window
+from xraykit.pixels import check_finite, check_unit_range, resize_batch
 
 __all__ = [
     "BACKBONE_CONVENTIONS", "PerImageMinMax", "PerImageStandardize", "ToRGB", "Window", "XRVScale",
-    "backbone_convention", "check_unit_range", "clahe", "clahe_layer", "dataset_normalizer",
-    "backbone_range_layer", "dataset_stats", "equalize_hist", "minmax", "resize_batch",
-    "resize_layer",
-    "to_backbone_range", "to_rgb", "window", "xrv_scale",
+    "backbone_affine", "backbone_convention", "backbone_range_layer", "check_unit_range", "clahe",
+    "clahe_layer", "dataset_normalizer", "dataset_stats", "equalize_hist", "minmax",
+    "resize_batch", "resize_layer", "to_backbone_range", "to_rgb", "window", "xrv_scale",
 ]
+
+_register = keras.saving.register_keras_serializable(package="xraykit")
 
 #: What each ``keras.applications`` backbone expects as input, i.e. which mode of
 #: ``keras.applications.imagenet_utils.preprocess_input`` its own ``preprocess_input`` uses on
@@ -66,60 +67,87 @@ BACKBONE_CONVENTIONS = {
 _MODES = ("unit", "raw255", "tf", "torch", "caffe")
 
 
-def check_unit_range(x, name: str = "images", atol: float = 1e-4) -> np.ndarray:
-    """Checks that an array is finite and in [0, 1], as xraykit's functions expect.
+def _as_4d(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A 4-D batch view of one image ``(H, W[, C])`` or a batch ``(N, H, W[, C])``, and the shape.
 
-    Like TorchXRayVision's ``normalize`` check, but the message says what to do.
+    A 3-D array is one ``(H, W, C)`` image when its last axis is 1 or 3, else a batch.
+    """
+    if x.ndim == 2:
+        return x[None, ..., None], x.shape
+    if x.ndim == 3:
+        return (x[None] if x.shape[-1] in (1, 3) else x[..., None]), x.shape
+    if x.ndim == 4:
+        return x, x.shape
+    raise ValueError(f"expected an image (H, W[, C]) or a batch (N, H, W[, C]), got shape "
+                     f"{x.shape}.")
+
+
+def _run_layer(layer: keras.layers.Layer, x: np.ndarray) -> np.ndarray:
+    """Applies a per-image layer to NumPy images of any accepted shape; float32 out, same shape."""
+    batch, shape = _as_4d(x)
+    return np.asarray(ops.convert_to_numpy(layer(batch)), dtype=np.float32).reshape(shape)
+
+
+class _PerImageLayer(keras.layers.Layer):
+    """Base of the per-image rescaling layers: an ``epsilon``, the input's shape out."""
+
+    def __init__(self, epsilon: float, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
+        return input_shape
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@_register
+class PerImageStandardize(_PerImageLayer):
+    """Per-image z-score inside a model: ``(x - mean(x)) / max(std(x), eps)`` over H, W, C.
 
     Args:
-        x: Array-like of image intensities.
-        name: What to call the array in the error message.
-        atol: Tolerance for values just outside [0, 1] (rounding).
-
-    Returns:
-        The input as a float32 NumPy array (clipped to [0, 1] within the tolerance).
-
-    Raises:
-        ValueError: If the array holds NaN/inf, or values outside [0, 1] (e.g. raw 0-255 pixels
-            or already-normalized data).
+        epsilon: Lower bound of the std.
+        **kwargs: Standard layer arguments.
     """
-    x = np.asarray(x, dtype=np.float32)
-    if x.size == 0:
-        raise ValueError(f"{name} is empty (shape {x.shape}).")
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = int((~finite).sum())
-        raise ValueError(
-            f"{name} contains {bad} NaN/inf values: find where they come from (a failed read, a "
-            "division by a zero std) or replace them, e.g. np.nan_to_num(x), before preprocessing."
-        )
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -atol or hi > 1 + atol:
-        if hi > 1 and hi <= 255 and lo >= 0:
-            hint = "it looks like 8-bit pixels: divide by 255 (or use xraykit.read_image)"
-        elif hi > 255 and lo >= 0:
-            hint = ("it looks like 12/16-bit pixels: divide by the maximum stored value, "
-                    "or read the file with xraykit.read_image / read_dicom")
-        else:
-            hint = ("it looks already normalized (negative values): pass the [0, 1] images, "
-                    "or rescale with xraykit.preprocessing.minmax")
-        raise ValueError(f"{name} must be in [0, 1] but spans [{lo:.4g}, {hi:.4g}]; {hint}.")
-    return np.clip(x, 0.0, 1.0)
+
+    def __init__(self, epsilon: float = 1e-6, **kwargs):
+        super().__init__(epsilon, **kwargs)
+
+    def call(self, inputs):
+        """Applies the layer."""
+        x = ops.cast(inputs, self.compute_dtype)
+        axes = tuple(range(1, len(x.shape)))
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        std = ops.sqrt(ops.mean(ops.square(x - mean), axis=axes, keepdims=True))
+        return (x - mean) / ops.maximum(std, self.epsilon)
 
 
-def _per_image_axes(x: np.ndarray) -> tuple[int, ...]:
-    if x.ndim == 2:
-        return (0, 1)
-    if x.ndim == 3:
-        # (H, W, C) with a channel axis, else a batch of 2-D images (N, H, W).
-        return (0, 1, 2) if x.shape[-1] in (1, 3) else (1, 2)
-    if x.ndim == 4:
-        return (1, 2, 3)
-    raise ValueError(f"expected an image (H, W[, C]) or a batch (N, H, W, C), got shape {x.shape}.")
+@_register
+class PerImageMinMax(_PerImageLayer):
+    """Per-image min–max rescaling to [0, 1] inside a model.
+
+    Args:
+        epsilon: Guards against division by zero for constant images.
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, epsilon: float = 1e-7, **kwargs):
+        super().__init__(epsilon, **kwargs)
+
+    def call(self, inputs):
+        """Applies the layer."""
+        x = ops.cast(inputs, self.compute_dtype)
+        axes = tuple(range(1, len(x.shape)))
+        low = ops.min(x, axis=axes, keepdims=True)
+        high = ops.max(x, axis=axes, keepdims=True)
+        return (x - low) / ops.maximum(high - low, self.epsilon)
 
 
 def minmax(x, eps: float = 1e-7) -> np.ndarray:
-    """Rescales each image to [0, 1] by its own minimum and maximum.
+    """Rescales each image to [0, 1] by its own minimum and maximum (runs :class:`PerImageMinMax`).
 
     Any finite range is accepted (raw 12-bit pixels, Hounsfield-like values).
 
@@ -134,16 +162,12 @@ def minmax(x, eps: float = 1e-7) -> np.ndarray:
         ValueError: If ``x`` holds NaN/inf.
     """
     x = np.asarray(x, dtype=np.float32)
-    if not np.isfinite(x).all():
-        raise ValueError("minmax: input contains NaN/inf; replace them (np.nan_to_num) first.")
-    axes = _per_image_axes(x)
-    lo = x.min(axis=axes, keepdims=True)
-    hi = x.max(axis=axes, keepdims=True)
-    return ((x - lo) / np.maximum(hi - lo, eps)).astype(np.float32)
+    check_finite(x, "minmax input")
+    return _run_layer(PerImageMinMax(eps, dtype="float32"), x)
 
 
 def zscore(x, eps: float = 1e-6) -> np.ndarray:
-    """Per-image z-score: subtracts each image's mean and divides by its standard deviation.
+    """Per-image z-score (runs :class:`PerImageStandardize`): minus the mean, over the std.
 
     Removes brightness and contrast differences between scanners; the output is no longer in
     [0, 1] (mean 0, std 1 per image).
@@ -158,11 +182,7 @@ def zscore(x, eps: float = 1e-6) -> np.ndarray:
     Raises:
         ValueError: If ``x`` is outside [0, 1] or not finite.
     """
-    x = check_unit_range(x)
-    axes = _per_image_axes(x)
-    mean = x.mean(axis=axes, keepdims=True)
-    std = x.std(axis=axes, keepdims=True)
-    return ((x - mean) / np.maximum(std, eps)).astype(np.float32)
+    return _run_layer(PerImageStandardize(eps, dtype="float32"), check_unit_range(x))
 
 
 def dataset_stats(x) -> tuple[float, float]:
@@ -231,8 +251,41 @@ def xrv_scale(x, maxval: float = 1.0, check: bool = True) -> np.ndarray:
     return ((2.0 * x / maxval - 1.0) * 1024.0).astype(np.float32)
 
 
+@_register
+class Window(keras.layers.Layer):
+    """Window/level inside a model: ``[center - width/2, center + width/2]`` to [0, 1], clipped.
+
+    Args:
+        center: Window center, in input units.
+        width: Window width (> 0).
+        **kwargs: Standard layer arguments.
+
+    Raises:
+        ValueError: If ``width <= 0``.
+    """
+
+    def __init__(self, center: float = 0.5, width: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not width > 0:
+            raise ValueError(f"window width must be > 0, got {width}.")
+        self.center, self.width = float(center), float(width)
+
+    def call(self, inputs):
+        """Applies the layer."""
+        x = ops.cast(inputs, self.compute_dtype)
+        return ops.clip((x - (self.center - self.width / 2.0)) / self.width, 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
+        return input_shape
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        return {**super().get_config(), "center": self.center, "width": self.width}
+
+
 def window(x, center: float, width: float) -> np.ndarray:
-    """Window/level: maps ``[center - width/2, center + width/2]`` to [0, 1] and clips outside.
+    """Window/level (runs :class:`Window`): ``[center ± width/2]`` to [0, 1], clipped outside.
 
     Center and width are in the same units as ``x`` (e.g. 0.5/0.4 for [0, 1] images, or raw
     stored values for a DICOM read without a window).
@@ -248,13 +301,10 @@ def window(x, center: float, width: float) -> np.ndarray:
     Raises:
         ValueError: If ``width <= 0`` or the input is not finite.
     """
-    if width <= 0:
-        raise ValueError(f"window width must be > 0, got {width}.")
+    layer = Window(center, width, dtype="float32")  # a bad width fails before the data check
     x = np.asarray(x, dtype=np.float32)
-    if not np.isfinite(x).all():
-        raise ValueError("window: input contains NaN/inf; replace them (np.nan_to_num) first.")
-    low = center - width / 2.0
-    return np.clip((x - low) / width, 0.0, 1.0).astype(np.float32)
+    check_finite(x, "window input")
+    return _run_layer(layer, x)
 
 
 def equalize_hist(x, bins: int = 256) -> np.ndarray:
@@ -335,32 +385,6 @@ def clahe(x, clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4)) 
     return np.clip(out, 0.0, 1.0).astype(np.float32).reshape(shape)
 
 
-def resize_batch(images, size: int, mode: str = "pad") -> np.ndarray:
-    """Resizes a batch of images to ``size x size`` keeping aspect (pad) or center-cropping.
-
-    Uses :func:`xraykit.images.resize_square` image by image.
-
-    Args:
-        images: ``(H, W)``, ``(N, H, W)`` or ``(N, H, W, 1)`` array.
-        size: Output side in pixels.
-        mode: ``"pad"`` (whole image, black borders) or ``"crop"`` (fill, cut the long side).
-
-    Returns:
-        Float32 ``(size, size)`` for one 2-D image, else ``(N, size, size, 1)``.
-
-    Raises:
-        ValueError: On an unknown mode or an unsupported shape.
-    """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 2:
-        return resize_square(images, size, mode)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3:
-        raise ValueError(f"resize_batch expects (N, H, W) or (N, H, W, 1), got {images.shape}.")
-    return np.stack([resize_square(img, size, mode) for img in images])[..., None]
-
-
 def resize_layer(size: int, mode: str = "pad") -> keras.layers.Resizing:
     """The in-model version of :func:`resize_batch`: a ``keras.layers.Resizing`` layer.
 
@@ -404,42 +428,118 @@ def backbone_convention(backbone: str) -> str:
                      f"or a mode {list(_MODES)}.")
 
 
-def to_backbone_range(rgb, backbone: str):
-    """Maps RGB images in [0, 1] to a backbone's input convention (NumPy or a backend tensor).
+def backbone_affine(backbone: str) -> tuple[list[float], list[float], bool]:
+    """The numbers of a backbone's input convention, for RGB images in [0, 1].
 
-    ``keras.applications.imagenet_utils.preprocess_input(rgb * 255, mode=...)`` for the
-    ``"tf"``, ``"torch"`` and ``"caffe"`` conventions; ``* 255`` for backbones that rescale
-    inside; unchanged for ``"unit"``. :class:`ToRGB` calls it inside a model.
+    Every convention is ``out[..., c] = rgb[..., order][..., c] * scale[c] + offset[c]``, with the
+    channels reversed (RGB → BGR) for ``"caffe"``. The numbers are read from
+    ``keras.applications.imagenet_utils.preprocess_input`` (its output for black and white), so
+    they follow Keras.
 
     Args:
-        rgb: ``(..., 3)`` RGB values in [0, 1] (not checked, so tensors pass through).
         backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`).
 
     Returns:
-        The converted array or tensor (NumPy in, NumPy float32 out).
+        ``(scale, offset, reverse_channels)``: two lists of three floats and a flag.
 
     Raises:
         ValueError: For an unknown backbone.
     """
     mode = backbone_convention(backbone)
-    if mode == "unit":
-        return rgb
-    scaled = rgb * 255.0
-    if mode == "raw255":
-        return scaled
-    if isinstance(scaled, np.ndarray):
-        scaled = scaled.astype(np.float32)
-    return keras.applications.imagenet_utils.preprocess_input(
-        scaled, data_format="channels_last", mode=mode)
+    if mode in ("unit", "raw255"):
+        return [1.0 if mode == "unit" else 255.0] * 3, [0.0] * 3, False
+    black, white = (keras.applications.imagenet_utils.preprocess_input(
+        np.full((1, 3), value, np.float32), data_format="channels_last", mode=mode)[0]
+        for value in (0.0, 255.0))
+    return (white - black).astype(float).tolist(), black.astype(float).tolist(), mode == "caffe"
+
+
+@_register
+class ToRGB(keras.layers.Layer):
+    """Grayscale [0, 1] → 3 channels in a backbone's ImageNet input convention, inside a model.
+
+    Put it between the ``(H, W, 1)`` input and a ``keras.applications`` backbone so the saved
+    model takes the same [0, 1] grayscale images as every other xraykit model. Its config holds
+    the numbers (per-channel scale and offset, channel order), not a backbone name.
+
+    Args:
+        backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`) whose numbers to
+            use (:func:`backbone_affine`); or ``None`` to give them yourself.
+        scale: Per-channel factors (three floats), with ``backbone=None``.
+        offset: Per-channel offsets (three floats), with ``backbone=None``.
+        reverse_channels: Whether RGB becomes BGR before scaling, with ``backbone=None``.
+        **kwargs: Standard layer arguments.
+
+    Raises:
+        ValueError: For an unknown backbone, or a scale/offset that is not three numbers.
+
+    Example:
+        >>> layer = ToRGB("densenet121")    # ImageNet mean/std, as DenseNet's preprocess_input
+    """
+
+    def __init__(self, backbone: str | None = None, scale=(1.0, 1.0, 1.0),
+                 offset=(0.0, 0.0, 0.0), reverse_channels: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if backbone is not None:
+            scale, offset, reverse_channels = backbone_affine(backbone)
+        numbers = [np.asarray(v, np.float64).ravel() for v in (scale, offset)]
+        if any(v.shape != (3,) or not np.isfinite(v).all() for v in numbers):
+            raise ValueError(f"ToRGB: scale and offset must be three finite numbers each; got "
+                             f"{scale!r} and {offset!r}.")
+        self.scale, self.offset = (v.tolist() for v in numbers)
+        self.reverse_channels = bool(reverse_channels)
+
+    def call(self, inputs):
+        """Applies the layer."""
+        x = ops.cast(inputs, self.compute_dtype)
+        if x.shape[-1] == 1:
+            x = ops.concatenate([x, x, x], axis=-1)
+        elif self.reverse_channels:
+            x = ops.flip(x, axis=-1)
+        scale = ops.convert_to_tensor(self.scale, dtype=self.compute_dtype)
+        offset = ops.convert_to_tensor(self.offset, dtype=self.compute_dtype)
+        return x * scale + offset
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for an input shape."""
+        return tuple(input_shape[:-1]) + (3,)
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset,
+                "reverse_channels": self.reverse_channels}
+
+
+def to_backbone_range(rgb, backbone: str) -> np.ndarray:
+    """Maps RGB images in [0, 1] to a backbone's input convention (runs :class:`ToRGB`).
+
+    The same as ``keras.applications.imagenet_utils.preprocess_input(rgb * 255, mode=...)``
+    for the ``"tf"``, ``"torch"`` and ``"caffe"`` conventions; ``* 255`` for backbones that
+    rescale inside; unchanged for ``"unit"``.
+
+    Args:
+        rgb: ``(..., H, W, 3)`` RGB values in [0, 1] (not range-checked).
+        backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`).
+
+    Returns:
+        Float32 array of the same shape.
+
+    Raises:
+        ValueError: For an unknown backbone or an input whose last axis is not 3.
+    """
+    layer = ToRGB(backbone, dtype="float32")
+    rgb = np.asarray(rgb, dtype=np.float32)
+    if rgb.ndim == 0 or rgb.shape[-1] != 3:
+        raise ValueError(f"to_backbone_range expects RGB (..., 3), got shape {rgb.shape}.")
+    return np.asarray(ops.convert_to_numpy(layer(rgb)), dtype=np.float32)
 
 
 def backbone_range_layer(backbone: str, name: str | None = None):
     """A built-in Keras layer doing :func:`to_backbone_range` on RGB [0, 1] inside a model.
 
-    Its numbers are read from ``keras.applications.imagenet_utils.preprocess_input`` (its output
-    for black and white), and it is a ``keras.layers.Rescaling`` or ``Normalization``, so a saved
-    model loads without xraykit. ``"caffe"`` (a channel swap, not a per-channel affine map) has
-    no such layer: use :class:`ToRGB`.
+    The numbers are :func:`backbone_affine`'s, in a ``keras.layers.Rescaling`` or
+    ``Normalization``, so a saved model loads without xraykit. ``"caffe"`` (a channel swap, not a
+    per-channel affine map) has no such layer: use :class:`ToRGB`.
 
     Args:
         backbone: Backbone or mode name (see :data:`BACKBONE_CONVENTIONS`).
@@ -456,22 +556,21 @@ def backbone_range_layer(backbone: str, name: str | None = None):
         return None
     if mode == "caffe":
         raise ValueError(f"{backbone!r} expects BGR input ('caffe'): use the ToRGB layer.")
-    black, white = (to_backbone_range(np.full((1, 3), v, np.float32), mode)[0] for v in (0, 1))
-    scale = white - black
-    if np.allclose(scale, scale[0]) and np.allclose(black, black[0]):
-        return keras.layers.Rescaling(float(scale[0]), offset=float(black[0]),
+    scale, offset, _ = (np.asarray(v) for v in backbone_affine(mode))
+    if np.allclose(scale, scale[0]) and np.allclose(offset, offset[0]):
+        return keras.layers.Rescaling(float(scale[0]), offset=float(offset[0]),
                                       name=name or ("to_0_255" if mode == "raw255"
                                                     else "to_minus1_1"))
     std = 1.0 / scale
-    return keras.layers.Normalization(mean=(-black * std).tolist(), variance=(std ** 2).tolist(),
+    return keras.layers.Normalization(mean=(-offset * std).tolist(), variance=(std ** 2).tolist(),
                                       name=name or "imagenet_normalization")
 
 
 def to_rgb(x, backbone: str = "unit") -> np.ndarray:
-    """Grayscale [0, 1] images → 3 channels in a ``keras.applications`` backbone's convention.
+    """Grayscale [0, 1] images → 3 channels in a backbone's convention (runs :class:`ToRGB`).
 
     Equivalent to ``keras.applications.<module>.preprocess_input(np.repeat(x, 3, -1) * 255)``
-    for that backbone (see :data:`BACKBONE_CONVENTIONS` and :func:`to_backbone_range`).
+    for that backbone (see :data:`BACKBONE_CONVENTIONS` and :func:`backbone_affine`).
 
     Args:
         x: ``(H, W)``, ``(H, W, 1)`` or ``(N, H, W, 1)`` images in [0, 1].
@@ -483,19 +582,11 @@ def to_rgb(x, backbone: str = "unit") -> np.ndarray:
     Raises:
         ValueError: If the input is outside [0, 1] or the backbone is unknown.
     """
-    backbone_convention(backbone)  # an unknown name fails before the range check
+    layer = ToRGB(backbone, dtype="float32")  # an unknown name fails before the range check
     x = check_unit_range(x)
     if x.ndim == 2 or x.shape[-1] != 1:
         x = x[..., None]
-    rgb = np.repeat(x, 3, axis=-1)
-    return np.asarray(to_backbone_range(rgb, backbone), dtype=np.float32)
-
-
-# --------------------------------------------------------------------------------------------
-# Keras layers (backend-agnostic, serializable with the model). The custom classes
-# (PerImageStandardize, PerImageMinMax, Window, ToRGB) live in xraykit.keras_objects so that
-# one import registers them for loading; they are imported at the top of this module.
-# --------------------------------------------------------------------------------------------
+    return np.asarray(ops.convert_to_numpy(layer(x)), dtype=np.float32)
 
 
 def XRVScale(maxval: float = 1.0, **kwargs) -> keras.layers.Rescaling:  # noqa: N802 (layer-like name)

@@ -79,8 +79,8 @@ def quiet_start(backend: str = "tensorflow"):
     otherwise print a oneDNN notice, "Could not find cuda drivers" twice and a ``cuInit`` error,
     none of which a student can act on. Under another backend, an installed TensorFlow is imported
     then too, because ``keras.utils.set_random_seed`` imports it later anyway. Python warnings and
-    errors are not affected. Then registers xraykit's custom Keras objects
-    (:mod:`xraykit.keras_objects`), so that ``keras.saving.load_model`` opens models saved by the
+    errors are not affected. Then registers xraykit's custom Keras objects (by importing
+    :mod:`xraykit.inference`), so that ``keras.saving.load_model`` opens models saved by the
     course.
 
     Args:
@@ -111,7 +111,7 @@ def quiet_start(backend: str = "tensorflow"):
     check_keras_version(keras.__version__)
     # Registers xraykit's custom layers, losses and metrics, so that keras.saving.load_model opens
     # a model saved from any lesson in a fresh kernel.
-    import xraykit.keras_objects  # noqa: F401
+    import xraykit.inference  # noqa: F401
 
     return keras
 
@@ -237,6 +237,16 @@ def set_precision(profile=None) -> str:
     return policy
 
 
+def _installed_version(package: str) -> str:
+    """The installed distribution's version (``"not installed"`` when run from a bare checkout)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def environment() -> dict[str, str]:
     """Versions, Keras backend, device and precision, as lessons print them in their setup cell.
 
@@ -248,8 +258,6 @@ def environment() -> dict[str, str]:
     import keras
     import numpy
 
-    import xraykit
-
     capability = gpu_compute_capability()
     if capability is not None:
         device = f"GPU (compute capability {capability[0]}.{capability[1]})"
@@ -259,7 +267,7 @@ def environment() -> dict[str, str]:
         device = "GPU" if gpu_available() else "CPU"
     details = {
         "python": platform.python_version(),
-        "xraykit": xraykit.__version__,
+        "xraykit": _installed_version("xraykit"),
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "numpy": numpy.__version__,

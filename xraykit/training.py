@@ -29,8 +29,8 @@ import warnings
 
 import keras
 import numpy as np
+from keras import ops
 
-from xraykit.keras_objects import SparseAUC, Specificity
 from xraykit.losses import (
     MaskedBinaryCrossentropy,
     WeightedBinaryCrossentropy,
@@ -41,9 +41,86 @@ from xraykit.optimizers import make_optimizer
 from xraykit.tasks import check_task, task_from_model
 
 # ---------------------------------------------------------------------------------------------
-# Metrics
+# Metrics (registered for loading: a compiled model saved with them reopens in a fresh process)
 # ---------------------------------------------------------------------------------------------
-# Specificity and SparseAUC are defined (and registered for loading) in xraykit.keras_objects.
+_register = keras.saving.register_keras_serializable(package="xraykit")
+
+
+@_register
+class Specificity(keras.metrics.Metric):
+    """True negative rate at a threshold: TN / (TN + FP), over all labels (micro average).
+
+    Like ``keras.metrics.Recall``/``Precision`` (whose convention it follows), a score counts as
+    positive when it is strictly greater than the threshold.
+
+    Args:
+        threshold: Scores ``> threshold`` count as positive.
+        name: Metric name.
+        dtype: Metric dtype.
+    """
+
+    def __init__(self, threshold: float = 0.5, name: str = "specificity", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.threshold = float(threshold)
+        self.true_negatives = self.add_variable(shape=(), initializer="zeros", name="tn")
+        self.false_positives = self.add_variable(shape=(), initializer="zeros", name="fp")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Accumulates the statistics of one batch."""
+        y_true = ops.cast(ops.reshape(y_true, ops.shape(y_pred)), "float32")
+        predicted = ops.cast(ops.greater(ops.cast(y_pred, "float32"), self.threshold),
+                             "float32")
+        negative = 1.0 - y_true
+        weight = ops.ones_like(y_true)
+        if sample_weight is not None:
+            sample_weight = ops.cast(sample_weight, "float32")
+            weight = weight * ops.reshape(sample_weight, (-1,) + (1,) * (len(y_true.shape) - 1))
+        self.true_negatives.assign_add(ops.sum(negative * (1.0 - predicted) * weight))
+        self.false_positives.assign_add(ops.sum(negative * predicted * weight))
+
+    def result(self):
+        """The metric value."""
+        total = self.true_negatives + self.false_positives
+        return ops.where(total > 0, self.true_negatives / ops.maximum(total, 1e-12), 0.0)
+
+    def reset_state(self):
+        """Clears the accumulated statistics."""
+        self.true_negatives.assign(0.0)
+        self.false_positives.assign(0.0)
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+@_register
+class SparseAUC(keras.metrics.AUC):
+    """One-vs-rest ROC AUC for integer class labels (one-hot encodes ``y_true`` first).
+
+    Args:
+        num_classes: Number of classes.
+        name: Metric name.
+        **kwargs: Passed to ``keras.metrics.AUC``.
+    """
+
+    def __init__(self, num_classes: int, name: str = "auc", **kwargs):
+        kwargs.pop("multi_label", None)
+        kwargs.pop("num_labels", None)
+        super().__init__(name=name, multi_label=False, **kwargs)
+        self.num_classes = int(num_classes)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Accumulates the statistics of one batch."""
+        y_true = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        """Config for saving; ``from_config`` rebuilds the object from it."""
+        config = super().get_config()
+        for key in ("multi_label", "num_labels", "label_weights", "from_logits"):
+            config.pop(key, None)
+        return {**config, "num_classes": self.num_classes}
+
 
 
 def task_metrics(task: str = "binary", threshold: float = 0.5,
