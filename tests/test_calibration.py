@@ -35,21 +35,6 @@ def test_reliability_curve_by_hand():
     assert reliability_curve(y, p, n_bins=3, strategy="quantile")["count"].sum() == 6
 
 
-def _old_reliability_curve(y_true, y_prob, n_bins, strategy):
-    """The hand-written binning reliability_curve used before calibration_curve (reference)."""
-    if strategy == "uniform":
-        edges = np.linspace(0.0, 1.0, n_bins + 1)
-    else:
-        edges = np.quantile(y_prob, np.linspace(0.0, 1.0, n_bins + 1))
-        edges[0], edges[-1] = 0.0, 1.0
-    index = np.clip(np.searchsorted(edges, y_prob, side="right") - 1, 0, n_bins - 1)
-    count = np.bincount(index, minlength=n_bins)
-    used = count > 0
-    return (np.bincount(index, weights=y_prob, minlength=n_bins)[used] / count[used],
-            np.bincount(index, weights=y_true, minlength=n_bins)[used] / count[used],
-            count[used])
-
-
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
 def test_reliability_curve_is_sklearns_calibration_curve(strategy):
     from sklearn.calibration import calibration_curve
@@ -61,11 +46,12 @@ def test_reliability_curve_is_sklearns_calibration_curve(strategy):
     np.testing.assert_allclose(curve["fraction_positive"], fraction, rtol=1e-12)
     np.testing.assert_allclose(curve["mean_predicted"], mean, rtol=1e-12)
     assert curve["count"].sum() == len(y)
-    # No probability lies on a bin edge here: the old hand-written binning gave the same.
-    old_mean, old_fraction, old_count = _old_reliability_curve(y, p, 10, strategy)
-    np.testing.assert_allclose(curve["mean_predicted"], old_mean, rtol=1e-12)
-    np.testing.assert_allclose(curve["fraction_positive"], old_fraction, rtol=1e-12)
-    np.testing.assert_array_equal(curve["count"], old_count)
+    # Each bin's count: the probabilities inside its edges (sklearn's bins are (lower, upper]).
+    if strategy == "uniform":
+        edges = np.linspace(0.0, 1.0, 11)
+        inside = [np.sum((p > lo) & (p <= hi)) for lo, hi in zip(edges[:-1], edges[1:])]
+        inside[0] += int(np.sum(p == 0.0))
+        np.testing.assert_array_equal(curve["count"], [n for n in inside if n])
 
 
 def test_a_probability_on_a_bin_edge_counts_in_the_lower_bin():
@@ -78,7 +64,6 @@ def test_a_probability_on_a_bin_edge_counts_in_the_lower_bin():
     np.testing.assert_allclose(curve["fraction_positive"], [0.5, 1.0])
     # ECE follows the same bins: (2 * |0.3 - 0.5| + 2 * |0.85 - 1|) / 4.
     assert expected_calibration_error(y, p, n_bins=2) == pytest.approx(0.175)
-    assert _old_reliability_curve(y, p, 2, "uniform")[2].tolist() == [1, 3]
 
 
 def test_ece_small_when_calibrated_large_when_overconfident():

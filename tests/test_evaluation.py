@@ -116,37 +116,20 @@ def test_roc_and_pr_plots_label_every_curve():
     assert legend[0].startswith("a (AP") and legend[1].startswith("b (AP")
 
 
-def _old_evaluation_as_binary(y_true, y_score):
-    """evaluation._as_binary before check_binary replaced it (reference)."""
-    y_true = np.asarray(y_true, dtype=float).reshape(-1)
-    y_score = np.asarray(y_score, dtype=float).reshape(-1)
-    known = ~np.isnan(y_true)
-    return y_true[known].astype(int), y_score[known]
-
-
-def _old_calibration_binary_inputs(y_true, y_prob):
-    """calibration._binary_inputs before check_binary replaced it (reference)."""
-    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    y_prob = np.asarray(y_prob, dtype=np.float64).reshape(-1)
-    keep = ~np.isnan(y_true)
-    return y_true[keep], y_prob[keep]
-
-
-@pytest.mark.parametrize("y,s", [
-    (Y, S), (Y.reshape(-1, 1), S.reshape(-1, 1)),
-    (np.array([[0, np.nan], [1, 1], [np.nan, 0]]), np.array([[0.2, 0.3], [0.9, 0.8], [0.4, 0.1]])),
-    (np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.5])),
+@pytest.mark.parametrize("y,s,labels,scores", [
+    (np.array([0, 1, 1]), np.array([0.1, 0.8, 0.6]), [0, 1, 1], [0.1, 0.8, 0.6]),
+    (np.array([[0], [1], [1]]), np.array([[0.1], [0.8], [0.6]]), [0, 1, 1], [0.1, 0.8, 0.6]),
+    # Several labels are flattened row by row; unknown (NaN) entries are left out.
+    (np.array([[0, np.nan], [1, 1], [np.nan, 0]]), np.array([[0.2, 0.3], [0.9, 0.8], [0.4, 0.1]]),
+     [0, 1, 1, 0], [0.2, 0.9, 0.8, 0.1]),
+    (np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.5]), [1, 1, 0], [0.0, 1.0, 0.5]),
 ])
-def test_check_binary_equals_the_two_checks_it_replaced(y, s):
-    labels, scores = check_binary(y, s)
-    old_labels, old_scores = _old_evaluation_as_binary(y, s)
-    np.testing.assert_array_equal(labels, old_labels)
-    np.testing.assert_array_equal(scores, old_scores)
-    old_labels, old_scores = _old_calibration_binary_inputs(y, s)
-    np.testing.assert_array_equal(labels, old_labels)
-    np.testing.assert_array_equal(scores, check_binary(y, s, probabilities=True)[1])
-    np.testing.assert_array_equal(scores, old_scores)
-    assert labels.dtype.kind == "i" and check_binary(y)[1] is None
+def test_check_binary_flattens_and_drops_unknown_labels(y, s, labels, scores):
+    got_labels, got_scores = check_binary(y, s)
+    np.testing.assert_array_equal(got_labels, labels)
+    np.testing.assert_array_equal(got_scores, scores)
+    np.testing.assert_array_equal(check_binary(y, s, probabilities=True)[1], scores)
+    assert got_labels.dtype.kind == "i" and check_binary(y)[1] is None
 
 
 def test_check_binary_errors_name_what_is_wrong():

@@ -188,7 +188,10 @@ def test_get_loss_names_and_errors():
     assert weighted.negative_weight == pytest.approx(2.0)
     focal = losses.get_loss("focal", y_train=y, alpha="balanced")
     assert isinstance(focal, keras.losses.BinaryFocalCrossentropy)
-    assert focal.get_config()["alpha"] == pytest.approx(0.25)
+    assert focal.get_config()["alpha"] == pytest.approx(0.25)  # 1 negative in 4
+    # Another prevalence than the Keras default's 0.25, so ignoring "balanced" would fail here.
+    focal = losses.get_loss("focal", y_train=np.array([0, 0, 0, 1, 1]), alpha="balanced")
+    assert focal.get_config()["alpha"] == pytest.approx(0.6)
     assert isinstance(losses.get_loss("masked_bce"), losses.MaskedBinaryCrossentropy)
     masked = losses.get_loss("masked_bce", y_train=y, balanced=True)
     assert masked.positive_weight == pytest.approx(4 / 6)  # one label: scalar weights
