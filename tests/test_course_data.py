@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from xraykit import datasets
+from xraykit import datasets, registry
 from xraykit.images import resize_square
 from xraykit.profiles import PROFILES
 
@@ -18,11 +18,11 @@ SMALL_64 = dataclasses.replace(PROFILES["smoke"], name="gpu", image_size=64, max
 @pytest.fixture()
 def offline(monkeypatch, tmp_path):
     """No network (every registry URL refuses connections) and an empty cache."""
-    entries = copy.deepcopy(datasets.registry())
+    entries = copy.deepcopy(registry.registry())
     for entry in entries.values():
         for file_entry in entry.get("files", {}).values():
             file_entry["url"] = "http://127.0.0.1:9/" + file_entry["filename"]  # discard port
-    monkeypatch.setattr(datasets, "registry", lambda: entries)
+    monkeypatch.setattr(registry, "registry", lambda: entries)
     monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(datasets.DATA_ENV, raising=False)
     return tmp_path / "cache" / "datasets" / "xraykit"
@@ -96,7 +96,8 @@ def test_unwritable_cache_falls_back_with_banner(offline, tmp_path, monkeypatch,
     blocker.write_text("not a folder")
     monkeypatch.setenv(datasets.CACHE_ENV, str(blocker))
     data = datasets.course_data("pneumoniamnist", SMALL_64)
-    _assert_synthetic_with_banner(data, capsys, f"{blocker}/datasets/xraykit: cannot write")
+    _assert_synthetic_with_banner(data, capsys,
+                                  f"download cache {blocker}/datasets/xraykit cannot be created")
 
 
 def test_unknown_dataset_is_an_error_not_a_fallback(offline):

@@ -1,12 +1,9 @@
-"""Loading arrays, files and folders, synthetic phantoms, and the lessons' data entry point."""
-
-import shutil
+"""The dataset object, loading registered and local files, phantoms, and the lessons' data."""
 
 import numpy as np
 import pytest
 
 from xraykit import datasets, synthetic
-from xraykit.images import UnreadableFileWarning
 
 
 def test_shared_pneumoniamnist_has_official_splits(pneumonia):
@@ -67,48 +64,6 @@ def test_local_npz_is_validated(tmp_path):
         datasets.load(tmp_path / "absent.npz")
 
 
-def test_nih_folder_with_labels_csv(nih_dir):
-    folder = datasets.load_folder(nih_dir, image_size=32, label_columns=["pneumonia"])
-    assert folder.images.shape == (64, 32, 32, 1) and folder.images.dtype == np.float32
-    assert folder.labels.shape == (64, 1) and int(folder.labels.sum()) == 16
-    assert folder.task == "binary" and not folder.failed
-    assert 0.0 <= folder.images.min() and folder.images.max() <= 1.0
-
-
-def test_class_subfolders_report_unreadable_files(nih_dir, tmp_path):
-    pngs = sorted((nih_dir / "images").glob("*.png"))[:6]
-    for i, png in enumerate(pngs):
-        target = tmp_path / ("NORMAL" if i < 3 else "PNEUMONIA") / png.name
-        target.parent.mkdir(exist_ok=True)
-        shutil.copyfile(png, target)
-    (tmp_path / "PNEUMONIA" / "corrupt.png").write_bytes(b"not a png")
-    with pytest.warns(UnreadableFileWarning, match=r"(?s)1 of 7 file\(s\).*corrupt\.png"):
-        folder = datasets.load_folder(tmp_path, image_size=16)
-    assert folder.class_names == ["NORMAL", "PNEUMONIA"] and folder.task == "binary"
-    assert folder.images.shape == (6, 16, 16, 1)
-    assert folder.labels.ravel().tolist() == [0, 0, 0, 1, 1, 1]
-    assert list(folder.failed) == [str(tmp_path / "PNEUMONIA" / "corrupt.png")]
-    with pytest.raises(ValueError, match="corrupt.png"):
-        datasets.load_folder(tmp_path, image_size=16, strict=True)
-
-
-def test_folder_stream_is_a_pydataset(nih_dir):
-    import keras
-
-    stream = datasets.load_folder(nih_dir, image_size=16, label_columns=["pneumonia"],
-                                  stream=True, batch_size=20, workers=2)
-    assert isinstance(stream, keras.utils.PyDataset) and len(stream) == 4
-    x, y = stream[3]
-    assert x.shape == (4, 16, 16, 1) and y.shape == (4, 1)
-
-
-def test_folder_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        datasets.load_folder(tmp_path / "nowhere")
-    with pytest.raises(ValueError, match="class subfolders"):
-        datasets.load_folder(tmp_path)
-
-
 def test_synthetic_phantoms_are_seeded_and_learnable():
     images, labels, masks = synthetic.phantoms(200, 32, seed=3)
     again, _, _ = synthetic.phantoms(200, 32, seed=3)
@@ -138,3 +93,21 @@ def test_course_data_uses_override_then_falls_back(shared_data, monkeypatch, cap
     assert fake.synthetic and "SYNTHETIC DATA" in capsys.readouterr().out
     multilabel = datasets.course_data("chestmnist", "smoke")
     assert multilabel.synthetic and multilabel.task == "multilabel"
+
+
+def test_moved_names_stay_importable_from_datasets():
+    import xraykit
+    from xraykit import downloads, files, folders, registry
+
+    moved = {
+        registry: ["registry_path", "registry", "list_datasets", "info", "expected_hash"],
+        downloads: ["CACHE_ENV", "DATA_ENV", "MIRROR_URL_ENV", "DOWNLOAD_TIMEOUT",
+                    "DOWNLOAD_DEADLINE", "cache_dir", "cache_folder", "cached_state",
+                    "fetch_verified", "download", "verify"],
+        files: ["file_checksum"],
+        folders: ["IMAGE_SUFFIXES", "list_images", "FolderData", "load_folder"],
+    }
+    for module, names in moved.items():
+        for name in names:
+            assert getattr(datasets, name) is getattr(module, name), name
+    assert xraykit.download is downloads.download and xraykit.load_folder is folders.load_folder

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from xraykit import datasets
+from xraykit import datasets, downloads, registry
 
 PAYLOAD = b"xraykit test payload " * 4096
 MD5 = hashlib.md5(PAYLOAD).hexdigest()
@@ -79,7 +79,7 @@ def server():
 
 @pytest.fixture()
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(downloads.CACHE_ENV, str(tmp_path))
     return tmp_path / "datasets" / "xraykit"
 
 
@@ -89,22 +89,22 @@ def test_registry(monkeypatch, server):
         "title": "test", "task": "binary", "class_names": ["a", "b"], "access": "direct",
         "files": {28: {"filename": "testset.npz", "url": f"{server}/good.npz", "md5": MD5}},
     }}
-    monkeypatch.setattr(datasets, "registry", lambda: entries)
+    monkeypatch.setattr(registry, "registry", lambda: entries)
     return entries
 
 
 def test_good_download_is_cached_and_verified(test_registry, cache):
-    path = datasets.download("testset", size=28)
+    path = downloads.download("testset", size=28)
     assert path == cache / "testset.npz"
     assert path.read_bytes() == PAYLOAD
-    assert datasets.verify("testset") == {28: "ok"}
+    assert downloads.verify("testset") == {28: "ok"}
 
 
 def test_cached_file_with_wrong_checksum_is_replaced(test_registry, cache, capsys):
     cache.mkdir(parents=True)
     (cache / "testset.npz").write_bytes(b"stale or tampered")
-    assert datasets.verify("testset") == {28: "checksum mismatch"}
-    path = datasets.download("testset", size=28)
+    assert downloads.verify("testset") == {28: "checksum mismatch"}
+    path = downloads.download("testset", size=28)
     assert path.read_bytes() == PAYLOAD
     assert "fails its md5 check" in capsys.readouterr().out
 
@@ -112,17 +112,17 @@ def test_cached_file_with_wrong_checksum_is_replaced(test_registry, cache, capsy
 @pytest.mark.parametrize("route", ["corrupt.npz", "truncated.npz", "missing.npz"])
 def test_bad_download_leaves_nothing_in_cache(test_registry, cache, server, route):
     with pytest.raises(ConnectionError, match="Could not download testset") as err:
-        datasets.download("testset", size=28, url=f"{server}/{route}")
+        downloads.download("testset", size=28, url=f"{server}/{route}")
     assert route in str(err.value)
     assert not (cache / "testset.npz").exists()
     assert not list(cache.glob("*.part"))
-    assert datasets.verify("testset") == {28: "missing"}
+    assert downloads.verify("testset") == {28: "missing"}
 
 
 def test_offline_error_names_url_and_local_file_option(test_registry, cache):
     url = "http://127.0.0.1:9/testset.npz"  # discard port: connection refused
     with pytest.raises(ConnectionError) as err:
-        datasets.download("testset", size=28, url=url)
+        downloads.download("testset", size=28, url=url)
     message = str(err.value)
     assert url in message and "load('/path/to/testset.npz')" in message
 
@@ -132,9 +132,9 @@ def test_shared_rebuild_is_rejected_as_official_cached_file(pneumonia_npz, cache
     cache.mkdir(parents=True)
     official = cache / "pneumoniamnist.npz"
     shutil.copyfile(pneumonia_npz, official)
-    assert datasets.verify("pneumoniamnist", size=28) == {28: "checksum mismatch"}
+    assert downloads.verify("pneumoniamnist", size=28) == {28: "checksum mismatch"}
     with pytest.raises(ConnectionError):
-        datasets.download("pneumoniamnist", size=28, url=f"{server}/missing.npz")
+        downloads.download("pneumoniamnist", size=28, url=f"{server}/missing.npz")
     assert not official.exists()
     # As an explicitly given local file it loads fine.
     assert len(datasets.load(pneumonia_npz).x_train) == 4708
@@ -142,14 +142,14 @@ def test_shared_rebuild_is_rejected_as_official_cached_file(pneumonia_npz, cache
 
 def test_manual_dataset_explains_how_to_get_it():
     with pytest.raises(ValueError, match="cannot be downloaded automatically"):
-        datasets.download("rsna-pneumonia")
+        downloads.download("rsna-pneumonia")
     with pytest.raises(ValueError, match="no 32 px file"):
-        datasets.download("pneumoniamnist", size=32)
+        downloads.download("pneumoniamnist", size=32)
 
 
 def test_verified_cache_is_used_without_the_network(test_registry, cache):
-    datasets.download("testset", size=28)
-    path = datasets.download("testset", size=28, url="http://127.0.0.1:9/unreachable.npz")
+    downloads.download("testset", size=28)
+    path = downloads.download("testset", size=28, url="http://127.0.0.1:9/unreachable.npz")
     assert path.read_bytes() == PAYLOAD
 
 
@@ -158,20 +158,20 @@ def test_verified_cache_is_used_without_the_network(test_registry, cache):
 _CHILD = """
 import os, sys, time
 import keras  # imported before the download starts, so both children race on the download
-from xraykit import datasets
+from xraykit import downloads, registry
 url, md5, go = sys.argv[1:4]
-datasets.registry = lambda: {"testset": {"title": "t", "task": "binary", "class_names": ["a", "b"],
+registry.registry = lambda: {"testset": {"title": "t", "task": "binary", "class_names": ["a", "b"],
     "access": "direct", "files": {28: {"filename": "testset.npz", "url": url, "md5": md5}}}}
 if go != "-":
     open(f"{go}.ready.{os.getpid()}", "w").close()
     while not os.path.exists(go):
         time.sleep(0.02)
-print("RESULT", datasets.download("testset", size=28))
+print("RESULT", downloads.download("testset", size=28))
 """
 
 
 def _child(url, cache_root, go="-"):
-    env = {**os.environ, datasets.CACHE_ENV: str(cache_root)}
+    env = {**os.environ, downloads.CACHE_ENV: str(cache_root)}
     return subprocess.Popen([sys.executable, "-c", _CHILD, url, MD5, str(go)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -194,7 +194,7 @@ def test_sigkill_mid_download_leaves_no_final_file(test_registry, cache, server)
     assert child.returncode == -signal.SIGKILL
     assert not (cache / "testset.npz").exists()
     assert list(cache.glob(".testset.npz.*.part"))  # the killed process's partial file
-    path = datasets.download("testset", size=28)
+    path = downloads.download("testset", size=28)
     assert path == cache / "testset.npz" and path.read_bytes() == PAYLOAD
     assert not list(cache.glob("*.part"))  # the stale partial file was cleaned up
 
@@ -221,7 +221,7 @@ def test_trickling_server_hits_the_total_deadline(test_registry, cache, server):
     url = f"{server}/trickle.npz"
     started = time.monotonic()
     with pytest.raises(ConnectionError) as err:
-        datasets.download("testset", size=28, url=url, timeout=2, deadline=2)
+        downloads.download("testset", size=28, url=url, timeout=2, deadline=2)
     assert time.monotonic() - started < 15
     message = str(err.value)
     assert url in message and "2 s deadline" in message and "deadline=" in message
@@ -231,15 +231,15 @@ def test_trickling_server_hits_the_total_deadline(test_registry, cache, server):
 def test_stalled_server_hits_the_stall_timeout(test_registry, cache, server):
     url = f"{server}/hang.npz"
     with pytest.raises(ConnectionError, match="no data arrived for 1 s") as err:
-        datasets.download("testset", size=28, url=url, timeout=1)
+        downloads.download("testset", size=28, url=url, timeout=1)
     assert url in str(err.value)
     assert not (cache / "testset.npz").exists() and not list(cache.glob("*.part"))
 
 
 def test_missing_cache_folder_is_created(test_registry, tmp_path, monkeypatch):
     root = tmp_path / "new" / "deeper"
-    monkeypatch.setenv(datasets.CACHE_ENV, str(root))
-    path = datasets.download("testset", size=28)
+    monkeypatch.setenv(downloads.CACHE_ENV, str(root))
+    path = downloads.download("testset", size=28)
     assert path == root / "datasets" / "xraykit" / "testset.npz"
     assert path.read_bytes() == PAYLOAD
 
@@ -247,12 +247,12 @@ def test_missing_cache_folder_is_created(test_registry, tmp_path, monkeypatch):
 def test_unwritable_cache_folder_is_an_error_naming_it(test_registry, tmp_path, monkeypatch):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    monkeypatch.setenv(datasets.CACHE_ENV, str(blocker / "sub"))
+    monkeypatch.setenv(downloads.CACHE_ENV, str(blocker / "sub"))
     with pytest.raises(PermissionError) as err:
-        datasets.download("testset", size=28)
+        downloads.download("testset", size=28)
     assert not isinstance(err.value, ConnectionError)
     assert str(blocker / "sub" / "datasets" / "xraykit") in str(err.value)
-    assert datasets.CACHE_ENV in str(err.value)
+    assert downloads.CACHE_ENV in str(err.value)
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
@@ -262,7 +262,7 @@ def test_read_only_cache_folder_is_an_error_naming_it(test_registry, cache):
     cache.chmod(0o500)
     try:
         with pytest.raises(PermissionError, match=str(cache)):
-            datasets.download("testset", size=28)
+            downloads.download("testset", size=28)
     finally:
         cache.chmod(0o700)
 
@@ -270,6 +270,6 @@ def test_read_only_cache_folder_is_an_error_naming_it(test_registry, cache):
 def test_cache_entry_that_is_a_folder_is_named(test_registry, cache):
     (cache / "testset.npz").mkdir(parents=True)
     with pytest.raises(IsADirectoryError, match="testset.npz: this cache entry is a folder"):
-        datasets.download("testset", size=28)
+        downloads.download("testset", size=28)
     with pytest.raises(IsADirectoryError, match="rm -r"):
-        datasets.verify("testset")
+        downloads.verify("testset")

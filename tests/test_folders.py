@@ -1,13 +1,15 @@
-"""Labels of load_folder: CSV rows matched by relative path and refused by line; class folders."""
+"""load_folder: class subfolders, labels CSVs (matched by path, refused by line), streaming."""
 
 import csv
 import re
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from xraykit import datasets
+from xraykit import folders
+from xraykit.images import UnreadableFileWarning
 
 
 def _folder(root, csv_text, images, encoding="utf-8"):
@@ -29,7 +31,7 @@ def _gray_levels(data):
 def _raises(error, folder, line, column, **kwargs):
     """Asserts load_folder raises `error` naming the CSV, the line and the column."""
     with pytest.raises(error) as caught:
-        datasets.load_folder(folder, image_size=4, **kwargs)
+        folders.load_folder(folder, image_size=4, **kwargs)
     message = str(caught.value)
     assert str(folder / "labels.csv") in message
     assert f"line {line}" in message
@@ -40,7 +42,7 @@ def _raises(error, folder, line, column, **kwargs):
 
 def test_rows_are_matched_by_path_not_by_file_name(tmp_path):
     folder = _folder(tmp_path, "image,p\nb/x.png,1\na/x.png,0\n", {"a/x.png": 10, "b/x.png": 200})
-    data = datasets.load_folder(folder, image_size=4)
+    data = folders.load_folder(folder, image_size=4)
     assert _gray_levels(data) == [200, 10]  # each row gets its own file, in CSV order
     assert data.labels.tolist() == [[1], [0]] and data.labels.dtype == np.int32
     assert data.paths == [str(folder / "b" / "x.png"), str(folder / "a" / "x.png")]
@@ -56,7 +58,7 @@ def test_nih_sample_by_bare_name_and_by_relative_path(nih_dir, tmp_path):
     labels_csv = tmp_path / "six.csv"
     labels_csv.write_text("path,pneumonia\n" + "".join(
         f"images/{row['image']},{row['pneumonia']}\n" for row in rows))
-    data = datasets.load_folder(nih_dir, image_size=8, labels_csv=labels_csv, image_column="path",
+    data = folders.load_folder(nih_dir, image_size=8, labels_csv=labels_csv, image_column="path",
                                 label_columns="pneumonia")
     assert data.paths == [str(nih_dir / "images" / row["image"]) for row in rows]
     assert data.labels.ravel().tolist() == [int(row["pneumonia"]) for row in rows]
@@ -65,7 +67,7 @@ def test_nih_sample_by_bare_name_and_by_relative_path(nih_dir, tmp_path):
 
 def test_real_nih_csv_refuses_a_non_label_column_without_echoing_it(nih_dir):
     with pytest.raises(ValueError) as caught:
-        datasets.load_folder(nih_dir, image_size=8, label_columns=["pneumonia", "patient_id"])
+        folders.load_folder(nih_dir, image_size=8, label_columns=["pneumonia", "patient_id"])
     message = str(caught.value)
     assert str(nih_dir / "labels.csv") in message and "line 2" in message
     assert "column 'patient_id'" in message and "0 or 1" in message
@@ -92,11 +94,11 @@ def test_binary_labels_must_be_0_or_1(tmp_path, value):
 def test_multilabel_blank_or_nan_is_unknown(tmp_path):
     text = "image,p,q\na.png,,1\nb.png,NaN,0\nc.png,1.0,0\n"
     folder = _folder(tmp_path, text, {"a.png": 1, "b.png": 2, "c.png": 3})
-    data = datasets.load_folder(folder, image_size=4, label_columns=["p", "q"])
+    data = folders.load_folder(folder, image_size=4, label_columns=["p", "q"])
     assert data.task == "multilabel" and data.class_names == ["p", "q"]
     assert data.labels.dtype == np.float32
     np.testing.assert_array_equal(data.labels, [[np.nan, 1], [np.nan, 0], [1, 0]])
-    stream = datasets.load_folder(folder, image_size=4, label_columns=["p", "q"], stream=True,
+    stream = folders.load_folder(folder, image_size=4, label_columns=["p", "q"], stream=True,
                                   batch_size=3, workers=1)
     _, y = stream[0]
     assert y.dtype == np.float32 and np.isnan(y[:2, 0]).all() and y[2].tolist() == [1, 0]
@@ -112,7 +114,7 @@ def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
     folder = _folder(tmp_path, "image,p\na.png,1\nb.png,0\n", {"a.png": 1, "b.png": 2},
                      encoding="utf-8-sig")
     assert (folder / "labels.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    data = datasets.load_folder(folder, image_size=4)
+    data = folders.load_folder(folder, image_size=4)
     assert data.labels.ravel().tolist() == [1, 0] and _gray_levels(data) == [1, 2]
 
 
@@ -156,6 +158,48 @@ def test_hidden_and_tool_folders_are_not_classes(tmp_path):
     for relative, value in images.items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.full((4, 4), value, np.uint8)).save(tmp_path / relative)
-    data = datasets.load_folder(tmp_path, image_size=4)
+    data = folders.load_folder(tmp_path, image_size=4)
     assert data.task == "binary" and data.class_names == ["NORMAL", "PNEUMONIA"]
     assert data.labels.ravel().tolist() == [0, 1] and _gray_levels(data) == [1, 2]
+
+
+def test_nih_folder_with_labels_csv(nih_dir):
+    folder = folders.load_folder(nih_dir, image_size=32, label_columns=["pneumonia"])
+    assert folder.images.shape == (64, 32, 32, 1) and folder.images.dtype == np.float32
+    assert folder.labels.shape == (64, 1) and int(folder.labels.sum()) == 16
+    assert folder.task == "binary" and not folder.failed
+    assert 0.0 <= folder.images.min() and folder.images.max() <= 1.0
+
+
+def test_class_subfolders_report_unreadable_files(nih_dir, tmp_path):
+    pngs = sorted((nih_dir / "images").glob("*.png"))[:6]
+    for i, png in enumerate(pngs):
+        target = tmp_path / ("NORMAL" if i < 3 else "PNEUMONIA") / png.name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(png, target)
+    (tmp_path / "PNEUMONIA" / "corrupt.png").write_bytes(b"not a png")
+    with pytest.warns(UnreadableFileWarning, match=r"(?s)1 of 7 file\(s\).*corrupt\.png"):
+        folder = folders.load_folder(tmp_path, image_size=16)
+    assert folder.class_names == ["NORMAL", "PNEUMONIA"] and folder.task == "binary"
+    assert folder.images.shape == (6, 16, 16, 1)
+    assert folder.labels.ravel().tolist() == [0, 0, 0, 1, 1, 1]
+    assert list(folder.failed) == [str(tmp_path / "PNEUMONIA" / "corrupt.png")]
+    with pytest.raises(ValueError, match="corrupt.png"):
+        folders.load_folder(tmp_path, image_size=16, strict=True)
+
+
+def test_folder_stream_is_a_pydataset(nih_dir):
+    import keras
+
+    stream = folders.load_folder(nih_dir, image_size=16, label_columns=["pneumonia"],
+                                  stream=True, batch_size=20, workers=2)
+    assert isinstance(stream, keras.utils.PyDataset) and len(stream) == 4
+    x, y = stream[3]
+    assert x.shape == (4, 16, 16, 1) and y.shape == (4, 1)
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        folders.load_folder(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="class subfolders"):
+        folders.load_folder(tmp_path)

@@ -11,8 +11,9 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "xraykit"
 # module level or inside a function (a lazy import keeps keras out of `import xraykit`, it does not
 # make an upward arrow right).
 ORDER = [
-    "pixels",
-    "tasks", "dicom", "images", "synthetic", "profiles", "datasets", "samples",
+    "pixels", "files",
+    "tasks", "dicom", "images", "synthetic", "profiles",
+    "registry", "downloads", "folder_stream", "folders", "datasets", "samples",
     "preprocessing", "augmentation",
     "autodiff", "models", "losses", "optimizers", "training", "regularization",
     "tuning", "distribute",

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from xraykit import datasets, samples
+from xraykit import datasets, downloads, samples
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIRRORED = ["nih-cxr14-sample", "chest-dicom-samples"]  # the samples ../shared/data holds
@@ -41,7 +41,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(datasets.DATA_ENV, raising=False)
     monkeypatch.delenv(samples.MIRROR_URL_ENV, raising=False)
-    monkeypatch.setattr(datasets, "DOWNLOAD_TIMEOUT", 5)
+    monkeypatch.setattr(downloads, "DOWNLOAD_TIMEOUT", 5)
     return tmp_path / "cache"
 
 

@@ -5,9 +5,10 @@ its files, each with a pinned public URL and checksum. A sample is found, in thi
 
 1. in a local mirror: ``data`` (or ``$XRAYKIT_DATA``) holding ``<folder>/<file>`` with the same
    checksums, such as the course's ``../shared/data``; nothing is downloaded;
-2. in the download cache (``xraykit.datasets.cache_folder()/samples/<folder>``);
-3. downloaded into the cache through the same verified path as the MedMNIST files (progress bar,
-   temporary file, checksum, atomic rename, lock). ``$XRAYKIT_MIRROR_URL`` (or ``url=``) points
+2. in the download cache (``xraykit.downloads.cache_folder()/samples/<folder>``);
+3. downloaded into the cache through the same verified path as the MedMNIST files
+   (:func:`xraykit.downloads.fetch_verified`: progress bar, temporary file, checksum, atomic
+   rename, lock). ``$XRAYKIT_MIRROR_URL`` (or ``url=``) points
    at a server laid out like ``../shared/data`` instead of the public URLs. Files that pydicom's
    test-data manager serves are fetched by pydicom, with its own hash check.
 
@@ -22,12 +23,11 @@ import io
 import os
 import pathlib
 import shutil
-import tempfile
 from typing import Any
 
-from xraykit import datasets
-
-MIRROR_URL_ENV = datasets.MIRROR_URL_ENV
+from xraykit import downloads, files
+from xraykit.downloads import DATA_ENV, MIRROR_URL_ENV  # noqa: F401  (samples.MIRROR_URL_ENV)
+from xraykit.registry import expected_hash, info, list_datasets
 
 
 def sample_names() -> list[str]:
@@ -36,12 +36,11 @@ def sample_names() -> list[str]:
     Returns:
         Names of the registry entries with ``access: sample``.
     """
-    return [name for name in datasets.list_datasets()
-            if datasets.info(name).get("access") == "sample"]
+    return [name for name in list_datasets() if info(name).get("access") == "sample"]
 
 
 def _entry(name: str) -> dict[str, Any]:
-    entry = datasets.info(name)
+    entry = info(name)
     if entry.get("access") != "sample":
         raise ValueError(f"{name} is not a sample (access: {entry.get('access')}); samples are "
                          f"{', '.join(sample_names())}. Use xraykit.datasets.download for "
@@ -65,9 +64,9 @@ def _complete(folder: pathlib.Path, entry: dict[str, Any]) -> bool:
     if not folder.is_dir():
         return False
     for relative, file_entry in entry["sample_files"].items():
-        algorithm, expected = datasets.expected_hash(file_entry)
+        algorithm, expected = expected_hash(file_entry)
         try:
-            if datasets.cached_state(folder / relative, algorithm, expected) != "ok":
+            if downloads.cached_state(folder / relative, algorithm, expected) != "ok":
                 return False
         except OSError:  # a folder or an unreadable file where a file should be
             return False
@@ -90,23 +89,13 @@ def local_sample(name: str, data: str | os.PathLike | None = None) -> pathlib.Pa
         ValueError: If the entry is not a sample.
     """
     entry = _entry(name)
-    data = data if data is not None else os.environ.get(datasets.DATA_ENV) or None
+    data = data if data is not None else os.environ.get(DATA_ENV) or None
     roots = [pathlib.Path(data)] if data else []
-    roots.append(datasets.cache_folder() / "samples")
+    roots.append(downloads.cache_folder() / "samples")
     for root in roots:
         if _complete(root / entry["folder"], entry):
             return root / entry["folder"]
     return None
-
-
-def _copy_verified(source: pathlib.Path, target: pathlib.Path) -> None:
-    """Copies a file into the cache under a temporary name, then renames it."""
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.",
-                                     suffix=".part", delete=False) as handle:
-        partial = pathlib.Path(handle.name)
-        with open(source, "rb") as original:
-            shutil.copyfileobj(original, handle)
-    os.replace(partial, target)
 
 
 def _fetch_with_pydicom(file_name: str, target: pathlib.Path, file_entry: dict) -> None:
@@ -114,12 +103,13 @@ def _fetch_with_pydicom(file_name: str, target: pathlib.Path, file_entry: dict) 
     from pydicom.data import get_testdata_file
 
     path = get_testdata_file(file_name)  # None, with a warning, when it cannot be fetched
-    algorithm, expected = datasets.expected_hash(file_entry)
-    if path is None or datasets.file_checksum(path, algorithm) != expected:
+    algorithm, expected = expected_hash(file_entry)
+    if path is None or files.file_checksum(path, algorithm) != expected:
         raise ConnectionError(
             f"pydicom could not fetch {file_name} from the pydicom-data repository (offline, "
             f"or the file changed). Check the connection and try again.")
-    _copy_verified(pathlib.Path(path), target)
+    with open(path, "rb") as original, files.atomic_write(target) as copy:
+        shutil.copyfileobj(original, copy)
 
 
 def download_sample(name: str, url: str | None = None, *, timeout: float | None = None,
@@ -144,27 +134,25 @@ def download_sample(name: str, url: str | None = None, *, timeout: float | None 
     """
     entry = _entry(name)
     mirror = url or os.environ.get(MIRROR_URL_ENV)
-    folder = datasets.cache_folder() / "samples" / entry["folder"]
-    hint = (f", or point {datasets.DATA_ENV} at a folder holding {entry['folder']}/ (such as "
+    folder = downloads.cache_folder() / "samples" / entry["folder"]
+    hint = (f", or point {DATA_ENV} at a folder holding {entry['folder']}/ (such as "
             f"the course's shared data folder)")
     for relative, file_entry in entry["sample_files"].items():
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        algorithm, expected = datasets.expected_hash(file_entry)
+        algorithm, expected = expected_hash(file_entry)
         if "pydicom_testdata" in file_entry and not mirror:
-            if datasets.cached_state(target, algorithm, expected) != "ok":
+            if downloads.cached_state(target, algorithm, expected) != "ok":
                 _fetch_with_pydicom(file_entry["pydicom_testdata"], target, file_entry)
             continue
         origin = (f"{mirror.rstrip('/')}/{entry['folder']}/{relative}" if mirror
                   else file_entry["url"])
-        datasets.fetch_verified(origin, target, algorithm, expected, f"{name}: {relative}",
+        downloads.fetch_verified(origin, target, algorithm, expected, f"{name}: {relative}",
                                 hint, timeout, deadline)
     labels = entry.get("labels")
     if labels is not None:
-        with tempfile.NamedTemporaryFile("w", dir=folder, prefix=f".{labels['file']}.",
-                                         suffix=".part", delete=False, encoding="utf-8") as out:
+        with files.atomic_write(folder / labels["file"], "w", encoding="utf-8") as out:
             out.write(_labels_text(entry))
-        os.replace(out.name, folder / labels["file"])
     return folder
 
 
@@ -203,7 +191,7 @@ def course_sample(name: str, data: str | os.PathLike | None = None) -> pathlib.P
     except (OSError, ValueError) as err:  # ConnectionError and PermissionError are OSErrors
         reason = str(err).splitlines()[0].split(". ")[0]
         print(f"SKIPPED: the {name} sample is not available ({reason}). Connect to the "
-              f"internet, or set {datasets.DATA_ENV} to a folder holding "
+              f"internet, or set {DATA_ENV} to a folder holding "
               f"{_entry(name)['folder']}/, to see these sections.")
         return None
 
@@ -224,9 +212,9 @@ def verify_sample(name: str) -> dict[str, str]:
         IsADirectoryError: If a cache entry is a folder.
     """
     entry = _entry(name)
-    folder = datasets.cache_folder() / "samples" / entry["folder"]
+    folder = downloads.cache_folder() / "samples" / entry["folder"]
     status = {}
     for relative, file_entry in entry["sample_files"].items():
-        algorithm, expected = datasets.expected_hash(file_entry)
-        status[relative] = datasets.cached_state(folder / relative, algorithm, expected)
+        algorithm, expected = expected_hash(file_entry)
+        status[relative] = downloads.cached_state(folder / relative, algorithm, expected)
     return status
