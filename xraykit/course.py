@@ -14,6 +14,8 @@ import os
 import pathlib
 import time
 
+from xraykit import files
+
 _PACKAGE = pathlib.Path(__file__).resolve().parent
 
 
@@ -197,12 +199,14 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
         os.environ.update(saved_env)
     seconds = time.perf_counter() - start
     output = out_dir / path.name
-    nbformat.write(notebook, output)
+    with files.atomic_write(output, "w", encoding="utf-8") as handle:
+        nbformat.write(notebook, handle)
     if html:
         from nbconvert import HTMLExporter
 
         body, _ = HTMLExporter().from_notebook_node(notebook)
-        output.with_suffix(".html").write_text(body, encoding="utf-8")
+        with files.atomic_write(output.with_suffix(".html"), "w", encoding="utf-8") as handle:
+            handle.write(body)
     return NotebookRun(path.name, status, seconds, error, str(output), stderr_outputs(notebook))
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import xraykit.losses  # noqa: F401
 import xraykit.preprocessing  # noqa: F401
 import xraykit.training  # noqa: F401
+from xraykit import files
 from xraykit.calibration import apply_temperature
 from xraykit.datasets import list_images
 from xraykit.images import read_images
@@ -270,10 +271,9 @@ def save_model(model, path: str | os.PathLike, image_size: int | None = None,
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write under temporary names in the same folder, check, then rename: a crash never
     # leaves a half-written model (or one without its settings) under the final name.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    # (model.save needs the .keras ending, hence the temporary names' suffix.)
     sidecar = path.with_name(path.name + ".json")
-    tmp_sidecar = sidecar.with_name(f".{sidecar.name}.{os.getpid()}.tmp")
-    try:
+    with files.atomic_files(path, sidecar, suffix=".part.keras") as (tmp, tmp_sidecar):
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(_ARCHIVE_ENTRY, text)
@@ -281,11 +281,6 @@ def save_model(model, path: str | os.PathLike, image_size: int | None = None,
             if json.loads(archive.read(_ARCHIVE_ENTRY)) != config.to_dict():
                 raise OSError(f"{tmp}: the settings read back differ from those written.")
         tmp_sidecar.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        os.replace(tmp_sidecar, sidecar)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_sidecar.unlink(missing_ok=True)
     _CONFIGS[model] = config
     return path
 

@@ -19,7 +19,6 @@ clinical name) and ``specificity`` (true negative rate at the threshold). Multi-
 from __future__ import annotations
 
 import csv
-import errno
 import json
 import os
 import pathlib
@@ -31,6 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from xraykit import files
 from xraykit.losses import (
     MaskedBinaryCrossentropy,
     WeightedBinaryCrossentropy,
@@ -368,12 +368,13 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch = score, epoch
             if self.restore_best:
                 self._best_weights = self.model.get_weights()
-            if self.save:
-                self.model.save(self._model_tmp)
-                self._record_tmp.write_text(json.dumps(
-                    {"monitor": self.monitor, "mode": self.mode, "best": score, "epoch": epoch}))
-                os.replace(self._model_tmp, self.model_path)
-                os.replace(self._record_tmp, self.record_path)
+            if self.save:  # the model is moved into place first: see _finish_interrupted_save
+                with files.atomic_files(self.model_path, self.record_path,
+                                        temporaries=(self._model_tmp, self._record_tmp)):
+                    self.model.save(self._model_tmp)
+                    self._record_tmp.write_text(json.dumps(
+                        {"monitor": self.monitor, "mode": self.mode, "best": score,
+                         "epoch": epoch}))
         elif self.patience is not None and self.best_epoch is not None and \
                 epoch - self.best_epoch >= self.patience:
             self.model.stop_training = True
@@ -436,10 +437,8 @@ def _drop_history_rows(path: pathlib.Path, first_epoch: int) -> None:
             kept.append(row)
     if len(kept) == len(rows):
         return
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="") as f:
+    with files.atomic_write(path, "w", newline="") as f:
         csv.writer(f).writerows(kept if len(kept) > 1 else [])
-    os.replace(tmp, path)
 
 
 def _prepare_run_dir(run_dir) -> pathlib.Path:
@@ -449,18 +448,9 @@ def _prepare_run_dir(run_dir) -> pathlib.Path:
         OSError: ``NotADirectoryError`` if it is a file, ``PermissionError`` (or another
             ``OSError``) if it cannot be created or written; the message names the folder.
     """
-    path = pathlib.Path(run_dir)
-    todo = "pass a folder you can write to, or run_dir=None for a fresh temporary one"
-    if path.exists() and not path.is_dir():
-        raise OSError(errno.ENOTDIR, f"run_dir {path} is a file, not a folder: {todo}.")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise OSError(error.errno, f"run_dir {path} cannot be created or written "
-                                   f"({error.strerror or error}): {todo}.") from error
-    return path
+    return files.check_writable(
+        run_dir, "run_dir",
+        "pass a folder you can write to, or run_dir=None for a fresh temporary one")
 
 
 def default_run_dir(name: str = "model") -> pathlib.Path:
