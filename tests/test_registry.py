@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from xraykit import datasets
+from xraykit import registry
 
 REQUIRED = {"title", "task", "class_names", "access", "license", "citation", "homepage"}
 TASKS = {"binary", "multilabel", "multiclass"}
@@ -12,14 +12,14 @@ HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64
 
 
 def test_registry_lists_the_required_datasets():
-    names = set(datasets.list_datasets())
+    names = set(registry.list_datasets())
     assert {"pneumoniamnist", "chestmnist", "nih-chestxray14", "guangzhou-pneumonia",
             "montgomery-tb", "shenzhen-tb", "rsna-pneumonia", "synthetic"} <= names
 
 
-@pytest.mark.parametrize("name", datasets.list_datasets())
+@pytest.mark.parametrize("name", registry.list_datasets())
 def test_entry_schema(name):
-    entry = datasets.info(name)
+    entry = registry.info(name)
     assert REQUIRED <= set(entry), f"{name} lacks {REQUIRED - set(entry)}"
     assert entry["access"] in {"direct", "manual", "generated", "sample"}
     if entry["access"] == "sample" and entry["task"] == "unlabelled":  # example files, no labels
@@ -56,9 +56,9 @@ def test_medmnist_checksums_match_the_medmnist_package():
         ("chestmnist", 224): "45bd33e6f06c3e8cdb481c74a89152aa",
     }
     for (name, size), md5 in expected.items():
-        assert datasets.info(name)["files"][size]["md5"] == md5
+        assert registry.info(name)["files"][size]["md5"] == md5
 
 
 def test_unknown_dataset_names_the_registered_ones():
     with pytest.raises(KeyError, match="pneumoniamnist"):
-        datasets.info("not-a-dataset")
+        registry.info("not-a-dataset")

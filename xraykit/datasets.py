@@ -112,18 +112,9 @@ class XRayDataset:
         Returns:
             ``{split: {class_name: count}}``; for binary tasks both classes are counted.
         """
-        counts = {}
-        for split in SPLITS:
-            _, labels = self.split(split)
-            if self.task == "multiclass":
-                values = np.bincount(labels.astype(int).ravel(), minlength=self.num_classes)
-            elif self.task == "binary":
-                positives = int(np.nansum(labels))
-                values = [len(labels) - positives, positives]
-            else:
-                values = np.nansum(labels, axis=0).astype(int)
-            counts[split] = {c: int(v) for c, v in zip(self.class_names, values)}
-        return counts
+        return {split: dict(zip(self.class_names, _class_counts(self.split(split)[1], self.task,
+                                                                self.num_classes)))
+                for split in SPLITS}
 
     def subset(self, max_train: int | None = None, max_val: int | None = None,
                max_test: int | None = None, seed: int = 0) -> XRayDataset:
@@ -148,11 +139,8 @@ class XRayDataset:
                 continue
             index = _stratified_draw(labels, limit, rng)
             parts[split] = (images[index], labels[index])
-        return dataclasses.replace(
-            self, x_train=parts["train"][0], y_train=parts["train"][1],
-            x_val=parts["val"][0], y_val=parts["val"][1],
-            x_test=parts["test"][0], y_test=parts["test"][1],
-        )
+        return dataclasses.replace(self, **{f"{axis}_{split}": parts[split][i]
+                                            for split in SPLITS for i, axis in enumerate("xy")})
 
     def selection_split(self, fraction: float = 0.5, seed: int = 0) -> XRayDataset:
         """The course's split for honest model selection: choose on half of the test set.
@@ -182,8 +170,6 @@ class XRayDataset:
             ValueError: If ``fraction`` is not strictly between 0 and 1, or the test split is
                 too small to give both parts an image of each class.
         """
-        if not 0.0 < fraction < 1.0:
-            raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction}.")
         if "selection split" in self.source:
             raise ValueError(f"{self.name} is already a selection split ({self.source}).")
         select = _grouped_draw(self.x_test, self.y_test, fraction, seed, self.name)
@@ -219,6 +205,16 @@ class XRayDataset:
                 f"images {self.image_shape}, {sizes}; source {self.source})")
 
 
+def _class_counts(labels: np.ndarray, task: str, num_classes: int) -> list[int]:
+    """Images per class (binary: negatives and positives; multi-label: positives per label)."""
+    if task == "multiclass":
+        return np.bincount(labels.astype(int).ravel(), minlength=num_classes).tolist()
+    if task == "binary":
+        positives = int(np.nansum(labels))
+        return [len(labels) - positives, positives]
+    return np.nansum(labels, axis=0).astype(int).tolist()
+
+
 def _strata(labels: np.ndarray) -> np.ndarray:
     """The stratum of each image: its (first) label, -1 where unknown."""
     return np.nan_to_num(labels.reshape(len(labels), -1)[:, 0], nan=-1).astype(int)
@@ -240,8 +236,11 @@ def _grouped_draw(images: np.ndarray, labels: np.ndarray, fraction: float, seed:
     """A mask selecting ``fraction`` of each stratum; copies of one image fall on one side.
 
     Raises:
-        ValueError: If a stratum is too small to have images on both sides.
+        ValueError: If ``fraction`` is not strictly between 0 and 1, or a stratum is too small
+            to have images on both sides.
     """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be strictly between 0 and 1, got {fraction}.")
     strata = _strata(labels)
     # Byte-identical images (PneumoniaMNIST's test split holds a few) go to the same side.
     first_copy = {}
