@@ -8,9 +8,9 @@ its files, each with a pinned public URL and checksum. A sample is found, in thi
 2. in the download cache (``xraykit.downloads.cache_folder()/samples/<folder>``);
 3. downloaded into the cache through the same verified path as the MedMNIST files
    (:func:`xraykit.downloads.fetch_verified`: progress bar, temporary file, checksum, atomic
-   rename, lock). ``$XRAYKIT_MIRROR_URL`` (or ``url=``) points
-   at a server laid out like ``../shared/data`` instead of the public URLs. Files that pydicom's
-   test-data manager serves are fetched by pydicom, with its own hash check.
+   rename, lock). ``$XRAYKIT_MIRROR_URL`` (or ``url=``) points at a server laid out like
+   ``../shared/data`` instead of the public URLs. Files that pydicom's test-data manager
+   serves are fetched by pydicom, with its own hash check.
 
 Lessons call :func:`course_sample`, which prints one line and returns ``None`` when a sample
 cannot be had, so that the section that needs it can say it is skipped.
@@ -148,7 +148,7 @@ def download_sample(name: str, url: str | None = None, *, timeout: float | None 
         origin = (f"{mirror.rstrip('/')}/{entry['folder']}/{relative}" if mirror
                   else file_entry["url"])
         downloads.fetch_verified(origin, target, algorithm, expected, f"{name}: {relative}",
-                                hint, timeout, deadline)
+                                 hint, timeout, deadline)
     labels = entry.get("labels")
     if labels is not None:
         with files.atomic_write(folder / labels["file"], "w", encoding="utf-8") as out:
