@@ -40,7 +40,7 @@ from xraykit.downloads import (  # noqa: F401  (re-exported: xraykit.datasets.<n
 )
 from xraykit.files import file_checksum  # noqa: F401  (re-exported)
 from xraykit.folders import IMAGE_SUFFIXES, FolderData, list_images, load_folder  # noqa: F401
-from xraykit.pixels import resize_square, to_gray, to_unit_range
+from xraykit.pixels import resize_batch, to_unit_batch
 from xraykit.registry import (  # noqa: F401  (re-exported)
     expected_hash,
     info,
@@ -265,8 +265,9 @@ def _grouped_draw(images: np.ndarray, labels: np.ndarray, fraction: float, seed:
 def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = None) -> np.ndarray:
     """Converts one split's images to float32 ``(N, H, W, 1)`` in [0, 1].
 
-    uint8 is divided by 255 and uint16 by 65535. Float images are taken as they are when in
-    [0, 1] and divided by 255 when in [0, 255]. RGB images become their luminance.
+    The file format's own rule (uint8, uint16, or floats with white = 1 or 255, one scale per
+    file) is checked here; the rest is the pixel policy (:func:`xraykit.pixels.to_unit_batch`):
+    scaling by type, NaN/inf refused, RGB to luminance.
 
     Args:
         images: ``(N, H, W)``, ``(N, H, W, 1)`` or ``(N, H, W, 3)`` array.
@@ -285,13 +286,9 @@ def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = N
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3)):
         raise ValueError(f"{path}: {key} must be (N, H, W) or (N, H, W, 1|3), got shape "
                          f"{images.shape}. Save grayscale images as one (N, H, W) array.")
-    if images.dtype in (np.uint8, np.uint16):
-        pass  # scaled by their type in to_unit_range
-    elif images.dtype.kind == "f":
-        if not np.isfinite(images).all():
-            raise ValueError(f"{path}: {key} holds NaN or infinite values; replace them before "
-                             "saving (e.g. numpy.nan_to_num).")
-        low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+    if images.dtype.kind == "f" and images.size and np.isfinite(images).all():
+        # A file's floats may mean white = 1 or white = 255: decided once, from the values.
+        low, high = float(images.min()), float(images.max())
         scale = scale or (1.0 if high <= 1 else 255.0)
         if low < 0 or high > scale:
             raise ValueError(
@@ -299,18 +296,12 @@ def _images_to_float(images: np.ndarray, path, key: str, scale: float | None = N
                 "in [0, 1] or [0, 255] (the same range in every split). Rescale them, e.g. "
                 "(x - x.min()) / (x.max() - x.min()), or save them as uint8."
             )
-    else:
+    elif images.dtype not in (np.uint8, np.uint16) and images.dtype.kind != "f":
+        # Wider integers (int64 of 0..255?) have no scale a file can vouch for.
         raise ValueError(f"{path}: {key} has dtype {images.dtype}; images must be uint8, uint16, "
                          "or float in [0, 1] or [0, 255]. Convert them, e.g. "
                          "images.astype(numpy.uint8) for 8-bit values.")
-    if images.dtype.kind == "f":
-        images = images.astype(np.float32) / np.float32(scale)
-    images = to_unit_range(images, f"{path}: {key}")
-    if images.ndim == 4 and images.shape[-1] == 3:  # RGB MedMNIST sets
-        images = to_gray(images)
-    elif images.ndim == 4:
-        images = images[..., 0]
-    return images[..., None]
+    return to_unit_batch(images, f"{path}: {key}", batch=True, float_white=scale or 1.0)
 
 
 def _read_npz_array(archive, key: str, path) -> np.ndarray:
@@ -596,11 +587,8 @@ def _offline_banner(reason: str) -> None:
 
 def _resized(dataset: XRayDataset, size: int) -> XRayDataset:
     """The dataset with every image resized to ``size x size`` (bilinear)."""
-    def resize(images):
-        return np.stack([resize_square(image[..., 0], size) for image in images])[..., None]
-
-    return dataclasses.replace(dataset, x_train=resize(dataset.x_train),
-                               x_val=resize(dataset.x_val), x_test=resize(dataset.x_test))
+    resized = {f"x_{split}": resize_batch(dataset.split(split)[0], size) for split in SPLITS}
+    return dataclasses.replace(dataset, **resized)
 
 
 def course_data(name: str = "pneumoniamnist", profile=None, data: str | os.PathLike | None = None,

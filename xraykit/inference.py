@@ -40,7 +40,7 @@ import xraykit.preprocessing  # noqa: F401
 import xraykit.training  # noqa: F401
 from xraykit import files
 from xraykit.calibration import apply_temperature
-from xraykit.datasets import list_images
+from xraykit.folders import list_images
 from xraykit.images import read_images
 from xraykit.pixels import resize_batch, to_unit_batch
 from xraykit.tasks import TASKS, check_task, task_from_model
