@@ -12,7 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "xraykit"
 ORDER = [
     "tasks", "images", "dicom", "synthetic", "profiles", "datasets", "samples",
     "keras_objects", "preprocessing", "augmentation",
-    "autodiff", "models", "losses", "optimizers", "training", "regularization",
+    "autodiff", "models", "losses", "optimizers", "training", "runs", "regularization",
     "tuning", "distribute",
     "evaluation", "calibration", "explain", "inference",
     "plotting", "widgets",
