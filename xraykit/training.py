@@ -31,12 +31,7 @@ import keras
 import numpy as np
 
 from xraykit.keras_objects import SparseAUC, Specificity
-from xraykit.losses import (
-    MaskedBinaryCrossentropy,
-    WeightedBinaryCrossentropy,
-    class_weights,
-    get_loss,
-)
+from xraykit.losses import class_weight_for_fit, get_loss
 from xraykit.optimizers import make_optimizer
 from xraykit.tasks import check_task, task_from_model
 
@@ -146,16 +141,6 @@ def compile_model(model: keras.Model, task: str | None = "binary", optimizer="ad
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
-def _loss_weights_classes(loss) -> bool:
-    """Whether a compiled loss already re-weights classes (so class weights would double it)."""
-    if isinstance(loss, WeightedBinaryCrossentropy):
-        return True
-    if isinstance(loss, MaskedBinaryCrossentropy):
-        weights = (loss.positive_weight, loss.negative_weight)
-        return any(np.any(np.asarray(w, dtype=float) != 1.0) for w in weights)
-    return False
-
-
 class EpochTimer(keras.callbacks.Callback):
     """Records the wall time of each epoch (training plus validation) in ``self.seconds``."""
 
@@ -413,7 +398,8 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         batch_size: Batch size (default: the profile's).
         class_weight: ``"balanced"`` (:func:`xraykit.losses.class_weights` of ``y_train``;
             none for multilabel tasks; skipped with a message when the compiled loss already
-            weights the classes), ``None`` or a dict.
+            weights the classes: :func:`xraykit.losses.class_weight_for_fit`), ``None`` or a
+            dict.
         run_dir: Folder for ``best.keras`` (+ ``best.json``, its score and epoch),
             ``history.csv`` and the ``backup`` of ``BackupAndRestore``; created if missing.
             ``None`` makes a fresh temporary folder. Reuse a folder to resume an interrupted
@@ -454,20 +440,8 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
     profile = get_profile(profile)
     epochs = int(epochs or profile.epochs)
     batch_size = int(batch_size or profile.batch_size)
-    task = getattr(data, "task", "binary")
-    if isinstance(class_weight, str):
-        if class_weight != "balanced":
-            raise ValueError(f"class_weight must be 'balanced', None or a dict, not "
-                             f"{class_weight!r}.")
-        # Keras' class_weight cannot weight several labels independently (multilabel: None).
-        class_weight = None if task == "multilabel" else class_weights(data.y_train,
-                                                                        per_label=False)
-        if class_weight is not None and _loss_weights_classes(model.loss):
-            warnings.warn(f"class_weight='balanced' skipped: the loss "
-                          f"{type(model.loss).__name__} already weights the classes.",
-                          stacklevel=2)
-            class_weight = None
-
+    class_weight = class_weight_for_fit(class_weight, data.y_train,
+                                        getattr(data, "task", "binary"), model.loss)
     run_dir = _prepare_run_dir(run_dir if run_dir is not None else default_run_dir(model.name))
     timer = EpochTimer()
     cbs = [timer]

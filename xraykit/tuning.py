@@ -37,6 +37,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from xraykit.losses import class_weight_for_fit
 from xraykit.tasks import check_task
 
 try:
@@ -252,14 +253,6 @@ class XRayHyperModel(keras_tuner.HyperModel):
 
         return losses.get_loss(name, y_train=self.y_train)
 
-    def _class_weight(self, y):
-        if self.class_weight != "balanced":
-            return self.class_weight
-        if self.task == "multilabel" or y is None:
-            return None
-        from xraykit import losses
-
-        return losses.class_weights(np.asarray(y), per_label=False)
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains the trial's model: ``model.fit`` with the trial's batch size.
@@ -279,7 +272,8 @@ class XRayHyperModel(keras_tuner.HyperModel):
         kwargs.setdefault("batch_size", int(batch_size))
         if "class_weight" not in kwargs:
             y = args[1] if len(args) > 1 else kwargs.get("y")
-            kwargs["class_weight"] = self._class_weight(y)
+            kwargs["class_weight"] = class_weight_for_fit(self.class_weight, y, self.task,
+                                                          model.loss)
         return model.fit(*args, **kwargs)
 
 
