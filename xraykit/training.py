@@ -24,12 +24,12 @@ import json
 import os
 import pathlib
 import tempfile
-import time
 import warnings
 
 import keras
 import numpy as np
 
+from xraykit.augmentation import EpochTimer  # the epoch timer lives below training (re-exported)
 from xraykit.keras_objects import SparseAUC, Specificity
 from xraykit.losses import class_weight_for_fit, get_loss
 from xraykit.optimizers import make_optimizer
@@ -141,23 +141,6 @@ def compile_model(model: keras.Model, task: str | None = "binary", optimizer="ad
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
-class EpochTimer(keras.callbacks.Callback):
-    """Records the wall time of each epoch (training plus validation) in ``self.seconds``."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        """Keras callback hook: an epoch starts."""
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        """Keras callback hook: an epoch ended."""
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the best epoch of a run, across interruptions: checkpoint, early stop, restore.
 
