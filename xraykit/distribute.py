@@ -17,15 +17,16 @@ Two independent tools, both thin wrappers over the engines that do the work:
   TensorFlow. Build, compile and fit the model inside the scope. On a CPU you can try it with
   virtual devices: call :func:`virtual_cpu_devices` before the backend starts.
 
-The command line ``python -m xraykit.distribute --devices 2`` trains a tiny model
-data-parallel on two virtual CPU devices and prints a JSON report (what the tests run).
+:func:`data_parallel_check` trains a tiny model data-parallel on virtual CPU devices and
+reports where its variables live: ``python -m xraykit data-parallel --devices 2`` (old spelling:
+``python -m xraykit.distribute --devices 2``). ``python -m xraykit tune --workers 2`` runs a
+distributed search on this machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import pathlib
 import shutil
@@ -36,9 +37,9 @@ import time
 from collections.abc import Mapping, Sequence
 
 __all__ = [
-    "DistributedRun", "data_parallel_scope", "distributed_commands", "distribution_strategy",
-    "free_port", "launch_distributed_search", "num_replicas", "virtual_cpu_devices",
-    "worker_env",
+    "DistributedRun", "data_parallel_check", "data_parallel_scope", "distributed_commands",
+    "distribution_strategy", "free_port", "launch_distributed_search", "num_replicas",
+    "virtual_cpu_devices", "worker_env",
 ]
 
 
@@ -75,24 +76,28 @@ def worker_env(tuner_id: str, ip: str = "127.0.0.1", port: int = 8000) -> dict[s
             "KERASTUNER_ORACLE_PORT": str(int(port))}
 
 
-def _command(target: str, args: Sequence[str], python: str) -> list[str]:
+def _command(target: str, args: Sequence[str], python: str, check: bool = True) -> list[str]:
+    """``python script.py args``, or ``python -m module [subcommand] args``."""
     if str(target).endswith(".py"):
-        if not pathlib.Path(target).is_file():
+        if check and not pathlib.Path(target).is_file():
             raise FileNotFoundError(f"{target}: no such script.")
         return [python, str(target), *map(str, args)]
-    return [python, "-m", str(target), *map(str, args)]
+    return [python, "-m", *str(target).split(), *map(str, args)]
 
 
-def distributed_commands(target: str = "xraykit.tuning", n_workers: int = 2,
+def distributed_commands(target: str = "xraykit tune", n_workers: int = 2,
                          ip: str = "127.0.0.1", port: int = 8000,
                          args: Sequence[str] = (), python: str = "python") -> list[str]:
     """Shell commands that start a distributed search by hand (one line per process).
 
     Run the chief first (anywhere reachable at ``ip:port``), then the workers, each on its own
     machine or GPU; every process needs the same ``--directory`` (a shared disk).
+    ``python -m xraykit tune --commands N ...`` prints them.
 
     Args:
-        target: A module (run with ``-m``) or a ``.py`` script that runs the search.
+        target: A module run with ``-m``, optionally followed by its subcommand
+            (``"xraykit tune"``; ``"xraykit.tuning"`` is its old spelling), or a ``.py``
+            script that runs the search.
         n_workers: Number of workers.
         ip: The chief's address as the workers reach it.
         port: The chief's port.
@@ -104,13 +109,9 @@ def distributed_commands(target: str = "xraykit.tuning", n_workers: int = 2,
     """
     import shlex
 
-    lines = []
-    for tuner_id in ["chief"] + [f"tuner{i}" for i in range(n_workers)]:
-        env = " ".join(f"{k}={v}" for k, v in worker_env(tuner_id, ip, port).items())
-        program = shlex.join(_command(target, args, python)) if not str(target).endswith(".py") \
-            else shlex.join([python, str(target), *map(str, args)])
-        lines.append(f"{env} {program}")
-    return lines
+    program = shlex.join(_command(target, args, python, check=False))
+    return [" ".join(f"{k}={v}" for k, v in worker_env(tuner_id, ip, port).items()) + " " + program
+            for tuner_id in ["chief"] + [f"tuner{i}" for i in range(n_workers)]]
 
 
 @dataclasses.dataclass
@@ -143,7 +144,68 @@ def _tail(path: pathlib.Path, lines: int = 25) -> str:
     return "\n".join(text[-lines:])
 
 
-def launch_distributed_search(target: str = "xraykit.tuning", n_workers: int = 2,
+class _Processes:
+    """The chief and workers of a search on this machine, each with its log; stopped together."""
+
+    def __init__(self, command: list[str], env: dict[str, str], ip: str, port: int,
+                 log_dir: pathlib.Path):
+        self.command, self.env, self.ip, self.port, self.log_dir = command, env, ip, port, log_dir
+        self.running: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, pathlib.Path] = {}
+        self._handles = []
+
+    def start(self, tuner_id: str) -> None:
+        """Starts one process with its role in the environment and its output in a log."""
+        self.logs[tuner_id] = self.log_dir / f"{tuner_id}.log"
+        handle = open(self.logs[tuner_id], "w", encoding="utf-8")
+        self._handles.append(handle)
+        env = dict(self.env, **worker_env(tuner_id, self.ip, self.port))
+        self.running[tuner_id] = subprocess.Popen(self.command, env=env, stdout=handle,
+                                                  stderr=subprocess.STDOUT)
+
+    def failure(self, tuner_id: str, what: str) -> str:
+        """``what``, then the end of the process's log."""
+        return f"{what}; end of {self.logs[tuner_id]}:\n{_tail(self.logs[tuner_id])}"
+
+    def wait_for_workers(self, workers: list[str], timeout: float | None) -> dict[str, int]:
+        """Waits until every worker exited 0; raises when one fails or the chief dies early."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        returncodes, pending = {}, set(workers)
+        while pending:
+            for tuner_id in sorted(pending):
+                code = self.running[tuner_id].poll()
+                if code is None:
+                    continue
+                pending.discard(tuner_id)
+                returncodes[tuner_id] = code
+                if code != 0:
+                    raise RuntimeError(self.failure(tuner_id,
+                                                     f"Worker {tuner_id} failed (exit {code})"))
+            chief_code = self.running["chief"].poll()
+            if chief_code not in (None, 0):
+                raise RuntimeError(self.failure("chief", f"The chief exited with {chief_code} "
+                                                         "before the workers finished"))
+            if deadline is not None and time.perf_counter() > deadline:
+                raise TimeoutError(f"Workers still running after {timeout} s; logs in "
+                                   f"{self.log_dir}.")
+            time.sleep(0.2)
+        return returncodes
+
+    def stop_all(self) -> None:
+        """Stops what still runs (terminate, then kill after 10 s) and closes the logs."""
+        for process in self.running.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.running.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for handle in self._handles:
+            handle.close()
+
+
+def launch_distributed_search(target: str = "xraykit tune", n_workers: int = 2,
                               args: Sequence[str] = (), port: int | None = None,
                               ip: str = "127.0.0.1", log_dir: str | os.PathLike | None = None,
                               env: Mapping[str, str] | None = None,
@@ -152,12 +214,14 @@ def launch_distributed_search(target: str = "xraykit.tuning", n_workers: int = 2
                               python: str | None = None) -> DistributedRun:
     """Starts a KerasTuner chief and ``n_workers`` workers on this machine and waits for them.
 
-    Each process runs the same program (``python -m <module> args`` or ``python script.py
-    args``) with its own ``KERASTUNER_TUNER_ID`` and the chief's address. The chief serves the
-    oracle over gRPC; the workers ask it for trials until the budget is spent.
+    Each process runs the same program (``python -m <module> [subcommand] args`` or ``python
+    script.py args``) with its own ``KERASTUNER_TUNER_ID`` and the chief's address. The chief
+    serves the oracle over gRPC; the workers ask it for trials until the budget is spent.
+    ``python -m xraykit tune --workers N ...`` runs it.
 
     Args:
-        target: Module name (e.g. ``"xraykit.tuning"``) or path of a ``.py`` script.
+        target: Module name with its subcommand (``"xraykit tune"``; ``"xraykit.tuning"`` is
+            its old spelling) or path of a ``.py`` script.
         n_workers: Number of workers.
         args: Command-line arguments for the program (the same for all processes).
         port: Port of the chief (default: a free one).
@@ -183,76 +247,32 @@ def launch_distributed_search(target: str = "xraykit.tuning", n_workers: int = 2
 
     if n_workers < 1:
         raise ValueError(f"n_workers must be >= 1, got {n_workers}.")
-    python = python or sys.executable
     port = int(port or free_port(ip))
     log_dir = pathlib.Path(log_dir or tempfile.mkdtemp(prefix="xraykit_distributed_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     if clear is not None and pathlib.Path(clear).exists():
         shutil.rmtree(clear)
-    command = _command(target, args, python)
     base_env = dict(os.environ)
     base_env.update({k: str(v) for k, v in (env or {}).items()})
     base_env.setdefault("PYTHONUNBUFFERED", "1")
-
-    processes: dict[str, subprocess.Popen] = {}
-    logs: dict[str, pathlib.Path] = {}
-    handles = []
+    processes = _Processes(_command(target, args, python or sys.executable), base_env, ip, port,
+                           log_dir)
     start = time.perf_counter()
-
-    def _start(tuner_id):
-        logs[tuner_id] = log_dir / f"{tuner_id}.log"
-        handle = open(logs[tuner_id], "w", encoding="utf-8")
-        handles.append(handle)
-        process_env = dict(base_env, **worker_env(tuner_id, ip, port))
-        processes[tuner_id] = subprocess.Popen(command, env=process_env, stdout=handle,
-                                               stderr=subprocess.STDOUT)
-
-    def _stop_all():
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    returncodes: dict[str, int | None] = {}
     try:
-        _start("chief")
         workers = [f"tuner{i}" for i in range(n_workers)]
-        for tuner_id in workers:
-            _start(tuner_id)
-        deadline = None if timeout is None else start + timeout
-        pending = set(workers)
-        while pending:
-            for tuner_id in sorted(pending):
-                code = processes[tuner_id].poll()
-                if code is not None:
-                    pending.discard(tuner_id)
-                    returncodes[tuner_id] = code
-                    if code != 0:
-                        raise RuntimeError(f"Worker {tuner_id} failed (exit {code}); end of "
-                                           f"{logs[tuner_id]}:\n{_tail(logs[tuner_id])}")
-            chief_code = processes["chief"].poll()
-            if chief_code not in (None, 0):
-                raise RuntimeError(f"The chief exited with {chief_code} before the workers "
-                                   f"finished; end of {logs['chief']}:\n{_tail(logs['chief'])}")
-            if deadline is not None and time.perf_counter() > deadline:
-                raise TimeoutError(f"Workers still running after {timeout} s; logs in {log_dir}.")
-            time.sleep(0.2)
+        for tuner_id in ["chief", *workers]:
+            processes.start(tuner_id)
+        returncodes: dict[str, int | None] = processes.wait_for_workers(workers, timeout)
         try:
-            returncodes["chief"] = processes["chief"].wait(chief_grace)
+            returncodes["chief"] = processes.running["chief"].wait(chief_grace)
         except subprocess.TimeoutExpired:
             returncodes["chief"] = None  # stopped below; the oracle state is on disk already
     finally:
-        _stop_all()
-        for handle in handles:
-            handle.close()
+        processes.stop_all()
     if returncodes.get("chief") not in (None, 0):
-        raise RuntimeError(f"The chief failed (exit {returncodes['chief']}); end of "
-                           f"{logs['chief']}:\n{_tail(logs['chief'])}")
-    return DistributedRun(returncodes, logs, time.perf_counter() - start, port)
+        raise RuntimeError(processes.failure(
+            "chief", f"The chief failed (exit {returncodes['chief']})"))
+    return DistributedRun(returncodes, processes.logs, time.perf_counter() - start, port)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,8 +401,27 @@ def data_parallel_scope(devices: Sequence[str] | None = None):
         yield strategy
 
 
-def _demo(n_devices: int, steps: int, batch_size: int, seed: int) -> dict:
-    """Trains a tiny CNN data-parallel on virtual CPU devices; returns a report."""
+def data_parallel_check(n_devices: int = 2, steps: int = 4, batch_size: int = 32,
+                        seed: int = 0) -> dict:
+    """Trains a tiny CNN data-parallel on ``n_devices`` virtual CPU devices; returns a report.
+
+    What ``python -m xraykit data-parallel`` runs. Call it first thing in a fresh process (see
+    :func:`virtual_cpu_devices`).
+
+    Args:
+        n_devices: Virtual CPU devices to split the CPU into.
+        steps: Batches per epoch (two epochs on synthetic phantoms).
+        batch_size: Global batch size (split across the devices).
+        seed: Seed of the data and the weights.
+
+    Returns:
+        ``{"backend", "strategy", "replicas", "variable_devices", "loss", "weights_changed",
+        "weights_total"}``: the strategy's class name, the devices a kernel lives on, the loss
+        per epoch and how many weight arrays training changed.
+
+    Raises:
+        RuntimeError: If the backend already started with another device count.
+    """
     virtual_cpu_devices(n_devices)
     import keras
     import numpy as np
@@ -417,28 +456,7 @@ def _demo(n_devices: int, steps: int, batch_size: int, seed: int) -> dict:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m xraykit.distribute``: a data-parallel training check on virtual CPU devices.
+if __name__ == "__main__":  # pragma: no cover  (old spelling of `python -m xraykit data-parallel`)
+    from xraykit.cli import main as _cli_main  # an entry point: run, never imported
 
-    Args:
-        argv: Command-line arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        Exit status.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m xraykit.distribute",
-                                     description=main.__doc__)
-    parser.add_argument("--devices", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    report = _demo(args.devices, args.steps, args.batch_size, args.seed)
-    print("XRAYKIT_REPORT " + json.dumps(report), flush=True)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(_cli_main(["data-parallel", *sys.argv[1:]]))
