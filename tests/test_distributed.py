@@ -111,9 +111,9 @@ def _type_and_index(name):
 
 
 def test_default_devices_equal_the_old_hand_written_listing():
-    from xraykit import distribute
+    from xraykit.distribute.data_parallel import _devices
 
-    devices = distribute._devices(None)
+    devices = _devices(None)
     old = _old_device_listing(_backend())
     assert devices and [_type_and_index(d) for d in devices] == [_type_and_index(d) for d in old]
-    assert distribute._devices(("cpu:0",)) == ["cpu:0"]
+    assert _devices(("cpu:0",)) == ["cpu:0"]
