@@ -33,38 +33,35 @@ def phantom_npz(tmp_path):
     return path
 
 
-def test_chief_and_two_workers_share_a_search(tmp_path, phantom_npz):
+def test_chief_and_two_workers_share_a_search(tmp_path, phantom_npz, capsys, monkeypatch):
+    """``python -m xraykit tune --workers 2``: a chief and two workers started here."""
     pytest.importorskip("keras_tuner")
     pytest.importorskip("grpc")
-    from xraykit import distribute, tuning
+    from xraykit import cli, tuning
 
+    monkeypatch.setenv("KERAS_BACKEND", _backend())  # the processes' backend
     directory = tmp_path / "search"
     args = ["--kind", "random", "--directory", str(directory), "--project-name", "dist",
             "--profile", "smoke", "--space", "tiny", "--trials", "4", "--epochs", "1",
             "--max-train", "64", "--max-val", "64", "--data", str(phantom_npz)]
-    run = distribute.launch_distributed_search(
-        "xraykit.tuning", n_workers=2, args=args, log_dir=tmp_path / "logs",
-        env={"KERAS_BACKEND": _backend()}, clear=directory / "dist", timeout=240,
-        chief_grace=1)
+    assert cli.main(["tune", *args, "--workers", "2", "--timeout", "240"]) == 0
 
-    assert run.returncodes["tuner0"] == 0 and run.returncodes["tuner1"] == 0
     frame = tuning.results_frame(directory / "dist")
     assert len(frame) == 4
     assert (frame["status"] == "COMPLETED").all()
     assert frame["score"].between(0.0, 1.0).all()
     # Trials ran in both worker processes and none in the chief, which only served the oracle.
     assert set(frame["tuner_id"]) == {"tuner0", "tuner1"}
-    for worker in ("tuner0", "tuner1"):
-        assert "tuner" in run.log(worker)
-    commands = distribute.distributed_commands("xraykit.tuning", 2, port=run.port, args=args)
-    assert commands[0].startswith("KERASTUNER_TUNER_ID=chief")
-    assert f"KERASTUNER_ORACLE_PORT={run.port}" in commands[2]
+    out = capsys.readouterr().out
+    assert "a chief and 2 workers finished" in out
+    best = frame.loc[frame["score"].idxmax()]
+    assert f"best: trial {best['trial_id']}, score {best['score']:.4f}" in out
 
 
 def test_data_parallel_training_on_two_virtual_devices():
     env = dict(os.environ, KERAS_BACKEND=_backend())
     result = subprocess.run(
-        [sys.executable, "-m", "xraykit.distribute", "--devices", "2", "--steps", "4",
+        [sys.executable, "-m", "xraykit", "data-parallel", "--devices", "2", "--steps", "4",
          "--batch-size", "32"], env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("XRAYKIT_REPORT"))
@@ -78,6 +75,7 @@ def test_data_parallel_training_on_two_virtual_devices():
     assert len(set(report["variable_devices"])) == 2
     assert report["weights_changed"] == report["weights_total"]
     assert all(v == v and v < 5 for v in report["loss"])  # finite
+    assert result.stdout.startswith(f"{expected} over 2 devices ({_backend()})")
 
 
 def test_virtual_devices_refused_after_backend_start():
@@ -113,9 +111,9 @@ def _type_and_index(name):
 
 
 def test_default_devices_equal_the_old_hand_written_listing():
-    from xraykit import distribute
+    from xraykit.distribute.data_parallel import _devices
 
-    devices = distribute._devices(None)
+    devices = _devices(None)
     old = _old_device_listing(_backend())
     assert devices and [_type_and_index(d) for d in devices] == [_type_and_index(d) for d in old]
-    assert distribute._devices(("cpu:0",)) == ["cpu:0"]
+    assert _devices(("cpu:0",)) == ["cpu:0"]

@@ -17,7 +17,7 @@ import pytest
 from tests.lesson_code import lesson_definitions
 from xraykit.augmentation import augmentation_layers
 from xraykit.models import build_model, count_params
-from xraykit.regularization import weight_stats
+from xraykit.runs import weight_stats
 
 
 @pytest.fixture(scope="module")

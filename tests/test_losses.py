@@ -52,6 +52,25 @@ def test_class_weights_per_label_ignores_unknowns_and_flags_one_class_labels():
         losses.class_weights(np.array([[0, 1], [1, 0]]), per_label=False)
 
 
+def test_class_weight_for_fit_resolves_balanced_and_refuses_double_weighting():
+    y = np.array([0, 1, 1, 1])
+    balanced = losses.class_weights(y)
+    assert losses.class_weight_for_fit("balanced", y) == balanced
+    assert losses.class_weight_for_fit(None, y) is None
+    assert losses.class_weight_for_fit({0: 1.0, 1: 3.0}, y) == {0: 1.0, 1: 3.0}
+    assert losses.class_weight_for_fit("balanced", np.eye(4)[:, :2], task="multilabel") is None
+    weighted = losses.get_loss("weighted_bce", y_train=y)
+    with pytest.warns(UserWarning, match="WeightedBinaryCrossentropy already weights"):
+        assert losses.class_weight_for_fit("balanced", y, loss=weighted) is None
+    masked = losses.get_loss("masked_bce", y_train=y, balanced=True)
+    with pytest.warns(UserWarning, match="already weights the classes"):
+        assert losses.class_weight_for_fit("balanced", y, loss=masked) is None
+    unweighted = losses.get_loss("masked_bce")
+    assert losses.class_weight_for_fit("balanced", y, loss=unweighted) == balanced
+    with pytest.raises(ValueError, match="'balanced', None or a dict, not 'balance'"):
+        losses.class_weight_for_fit("balance", y)
+
+
 def _old_training_balanced_class_weight(y):
     """training.balanced_class_weight before losses.class_weights replaced it (reference)."""
     from sklearn.utils.class_weight import compute_class_weight

@@ -82,9 +82,9 @@ def test_cli_info_verify_and_errors(tmp_path, monkeypatch):
     assert unknown.returncode == 1 and "Unknown dataset" in unknown.stderr
 
 
-def _one_line_error(result, *named):
-    """The CLI failed with exactly one readable line on stderr that names the problem."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+def _one_line_error(result, *named, status=1):
+    """The CLI failed (status 1: the work; 2: the arguments) with one line naming the problem."""
+    assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -97,6 +97,8 @@ def _one_line_error(result, *named):
     (["datasets", "download", "pneumoniamnist", "--size", "32"], ["no 32 px file", "28, 64"]),
     (["datasets", "verify", "pneumoniamnist", "--size", "32"], ["no 32 px file"]),
     (["course", "run", "--profile", "huge", "--only", "00"], ["Unknown profile 'huge'"]),
+    (["tune", "--profile", "huge", "--workers", "2"], ["Unknown profile 'huge'"]),
+    (["tune", "--profile", "smoke", "--space", "huge"], ["Unknown search space 'huge'", "tiny"]),
 ])
 def test_cli_bad_names_give_one_line(args, named, tmp_path, monkeypatch):
     monkeypatch.setenv("XRAYKIT_CACHE", str(tmp_path))
@@ -134,3 +136,50 @@ def test_cli_unwritable_cache(tmp_path, monkeypatch):
     _one_line_error(_cli("datasets", "download", "pneumoniamnist"),
                     f"download cache {blocker}/datasets/xraykit cannot be created or written",
                     "XRAYKIT_CACHE")
+
+
+@pytest.mark.parametrize("args, named", [
+    (["tune", "--kind", "grid"], ["invalid choice: 'grid'", "`python -m xraykit tune --help`"]),
+    (["tune", "--workers", "0"], ["--workers: must be at least 1, not 0"]),
+    (["tune", "--workers", "2", "--commands", "2"], ["not allowed with argument"]),
+    (["data-parallel", "--devices", "two"], ["'two' is not a whole number"]),
+    (["datasets", "fetch"], ["invalid choice: 'fetch'", "`python -m xraykit datasets --help`"]),
+])
+def test_cli_bad_arguments_give_one_line_and_status_2(args, named):
+    _one_line_error(_cli(*args), *named, status=2)
+
+
+def test_old_entry_points_forward_to_the_command_line():
+    result = subprocess.run([sys.executable, "-m", "xraykit.distribute", "--devices", "0"],
+                            capture_output=True, text=True, timeout=120)
+    _one_line_error(result, "--devices: must be at least 1", "python -m xraykit data-parallel",
+                    status=2)
+    pytest.importorskip("keras_tuner")
+    result = subprocess.run([sys.executable, "-m", "xraykit.tuning", "--kind", "grid"],
+                            capture_output=True, text=True, timeout=120)
+    # xraykit.tuning imports Keras before it forwards: TensorFlow's start-up lines come first.
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: argument --kind: invalid choice: 'grid'"), last
+    assert "`python -m xraykit tune --help`" in last
+
+
+def test_cli_prints_the_commands_of_a_distributed_search(capsys):
+    from xraykit import cli, distribute
+
+    args = ["--space", "tiny", "--directory", "/shared/search", "--trials", "4"]
+    assert cli.main(["tune", *args, "--commands", "2", "--ip", "10.0.0.5", "--port", "8123"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "KERASTUNER_TUNER_ID=chief", "KERASTUNER_TUNER_ID=tuner0", "KERASTUNER_TUNER_ID=tuner1"]
+    for line in lines:
+        assert "KERASTUNER_ORACLE_IP=10.0.0.5 KERASTUNER_ORACLE_PORT=8123 python -m xraykit tune " \
+            in line
+        assert "--space tiny" in line and "--directory /shared/search" in line
+        assert "--trials 4" in line and "--commands" not in line and "--port" not in line
+    # The same lines from Python; the old module spelling (lesson 6) still gives its own.
+    assert distribute.distributed_commands(n_workers=2, ip="10.0.0.5", port=8123, args=[]) == [
+        line.split(" --kind")[0] for line in lines]
+    old = distribute.distributed_commands("xraykit.tuning", 1, port=8123, args=args)
+    assert old[1].endswith("python -m xraykit.tuning --space tiny --directory /shared/search "
+                           "--trials 4")

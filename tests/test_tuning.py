@@ -73,6 +73,50 @@ def test_hypermodel_space_and_build(tiny_data):
         tuning.XRayHyperModel(l2=(0.0, 1e-3))
 
 
+def test_search_space_named_changed_and_checked(tiny_data):
+    tiny = tuning.SearchSpace.named("tiny")
+    assert tiny.model == "small_cnn" and tiny.width == (8, 16) and tiny.batch_size == 64
+    changed = tiny.replace(models=("small_cnn", "resnet_small"), learning_rate=(1e-4, 1e-2))
+    assert changed.model == ("small_cnn", "resnet_small")
+    assert changed.learning_rate == (1e-4, 1e-2) and changed.width == tiny.width
+    assert tiny.learning_rate == (1e-3, 1e-2)  # the named space itself is unchanged
+    # The hypermodel takes the space by object or name, plus changes in the old keywords.
+    hypermodel = tuning.XRayHyperModel.for_data(tiny_data, changed, width=16, losses="bce")
+    assert hypermodel.search_space == changed.replace(width=16, loss="bce")
+    assert list(hypermodel.space) == ["model", "width", "depth", "dropout", "l2", "optimizer",
+                                      "learning_rate", "weight_decay", "augmentation", "loss",
+                                      "batch_size", "batch_norm"]
+    assert tuning.tiny_hypermodel(tiny_data).search_space == tiny
+    with pytest.raises(TypeError, match="Unknown search-space entry 'widths'.*width"):
+        tiny.replace(widths=(8,))
+    with pytest.raises(ValueError, match="Unknown search space 'huge': use one of default, tiny"):
+        tuning.XRayHyperModel(search_space="huge")
+    with pytest.raises(ValueError, match=r"dropout must be a number or a \(low, high\) pair"):
+        tuning.SearchSpace(dropout=(0.5, 0.1))
+    with pytest.raises(ValueError, match="class_weight must be 'balanced', None or a dict"):
+        tuning.XRayHyperModel(class_weight="balance")
+
+
+def test_hypermodel_fit_weights_classes_like_training(tiny_data):
+    from xraykit import losses
+
+    class Recorder:  # stands in for the trial's model: records what fit() is given
+        loss = None
+
+        def fit(self, *args, **kwargs):
+            return kwargs
+
+    hypermodel = tuning.tiny_hypermodel(tiny_data)
+    hp = keras_tuner.HyperParameters()
+    given = hypermodel.fit(hp, Recorder(), tiny_data.x_train, tiny_data.y_train)
+    assert given["batch_size"] == 64
+    assert given["class_weight"] == losses.class_weights(tiny_data.y_train)
+    Recorder.loss = losses.get_loss("weighted_bce", y_train=tiny_data.y_train)
+    with pytest.warns(UserWarning, match="already weights the classes"):
+        given = hypermodel.fit(hp, Recorder(), tiny_data.x_train, tiny_data.y_train)
+    assert given["class_weight"] is None  # not weighted twice
+
+
 @pytest.mark.parametrize("kind", ["hyperband", "bayesian"])
 def test_other_tuners_budget(tmp_path, tiny_data, kind):
     tuner = tuning.make_tuner(kind, tuning.tiny_hypermodel(tiny_data), "cpu",

@@ -38,9 +38,9 @@ from keras import ops
 from xraykit.pixels import check_unit_range
 
 __all__ = [
-    "KERAS_CV_MIGRATION", "PRESETS", "augment_numpy", "augmentation_cost",
-    "augmentation_layers", "augmented_dataset", "cutmix", "describe_presets", "gridmask_layer",
-    "mixup", "randaugment",
+    "KERAS_CV_MIGRATION", "PRESETS", "EpochTimer", "augment_numpy",
+    "augmentation_cost", "augmentation_layers", "augmented_dataset", "cutmix", "describe_presets",
+    "gridmask_layer", "mixup", "randaugment",
 ]
 
 #: The presets' magnitudes at ``strength=1``. Rotation in degrees; translation, zoom as fractions
@@ -378,15 +378,25 @@ def augmented_dataset(x, y, preset: str | keras.layers.Layer = "light", batch_si
     return _AugmentedPyDataset(x, y, pipeline, batch_size, seed, shuffle)
 
 
-class _EpochSeconds(keras.callbacks.Callback):
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of each epoch (training plus validation) in ``self.seconds``.
+
+    The one epoch timer of the package: :func:`augmentation_cost` times its variants with it
+    and :func:`xraykit.training.fit` (which re-exports it) writes its ``epoch_seconds``. It
+    lives here, below training, so that both reach it without an import running back up.
+    """
+
     def __init__(self):
         super().__init__()
         self.seconds: list[float] = []
+        self._start = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Keras callback hook: an epoch starts."""
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        """Keras callback hook: an epoch ended."""
         self.seconds.append(time.perf_counter() - self._start)
 
 
@@ -420,7 +430,7 @@ def augmentation_cost(build, x, y, preset: str = "medium", batch_size: int = 64,
         keras.utils.set_random_seed(seed)
         layer = augmentation_layers(preset, seed=seed) if where == "model" else None
         model = build(layer)
-        timer = _EpochSeconds()
+        timer = EpochTimer()
         if where == "pipeline":
             data = augmented_dataset(x, y, preset, batch_size=batch_size, seed=seed)
             model.fit(data, epochs=epochs, callbacks=[timer], verbose=0, class_weight=class_weight,

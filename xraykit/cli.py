@@ -1,12 +1,41 @@
-"""Command line: ``python -m xraykit datasets ...`` and ``python -m xraykit course ...``.
+"""The command line, ``python -m xraykit``: datasets, course, tune and data-parallel.
 
-Every command exits non-zero with one line on stderr (no traceback) on bad input.
+``datasets`` lists, describes, downloads and verifies the registry's data; ``course`` runs or
+checks the notebooks; ``tune`` runs a KerasTuner search (one process, a process of a
+distributed chief/worker search, or a chief and workers started here); ``data-parallel`` trains
+a tiny model over virtual CPU devices. Every command exits non-zero with one line on stderr (no
+traceback): 2 for bad arguments, 1 when the work fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import pathlib
 import sys
+
+#: ``tune --kind`` choices (:data:`xraykit.tuning.KINDS`; named here so that building the
+#: command line does not start Keras).
+TUNER_KINDS = ("random", "hyperband", "bayesian")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """``ArgumentParser`` whose usage errors are one line (and exit 2)."""
+
+    def error(self, message):
+        """Prints the error in one line, with where to read the usage, and exits with 2."""
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _sample(args) -> int:
@@ -82,18 +111,103 @@ def _course(args) -> int:
     return 0 if all(r.status == "ok" for r in runs) else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the command line.
+def _search_args(args) -> list[str]:
+    """The search options of ``tune`` as arguments: what every process of a search runs."""
+    options = {"--kind": args.kind, "--directory": args.directory,
+               "--project-name": args.project_name, "--profile": args.profile,
+               "--dataset": args.dataset, "--data": args.data, "--space": args.space,
+               "--trials": args.trials, "--epochs": args.epochs, "--max-train": args.max_train,
+               "--max-val": args.max_val, "--seed": args.seed}
+    found = [str(part) for option, value in options.items() if value is not None
+             for part in (option, value)]
+    return found + (["--no-overwrite"] if args.no_overwrite else [])
 
-    Args:
-        argv: Arguments (default: ``sys.argv[1:]``).
 
-    Returns:
-        The exit status.
-    """
-    parser = argparse.ArgumentParser(prog="python -m xraykit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _print_results(frame, best: str | None = None) -> None:
+    shown = frame.drop(columns=["error"]) if len(frame) else frame
+    print(shown.to_string(max_colwidth=24), flush=True)
+    if best:
+        print(f"[xraykit tune] best: {best}", flush=True)
 
+
+def _tune_here(args, profile) -> int:
+    """One process of a search: alone, or the chief or a worker its environment names."""
+    from xraykit.runtime import quiet_start
+
+    keras = quiet_start()  # before tuning imports Keras: no TensorFlow start-up lines
+
+    from xraykit import tuning
+    from xraykit.datasets import course_data
+
+    keras.utils.set_random_seed(args.seed)
+    space = tuning.SearchSpace.named(args.space)  # an unknown name fails before the data loads
+    data = course_data(args.dataset, profile, args.data, seed=args.seed)
+    if args.max_train or args.max_val:
+        data = data.subset(args.max_train, args.max_val, None, seed=args.seed)
+    hypermodel = tuning.XRayHyperModel.for_data(data, space, seed=args.seed)
+    tuner = tuning.make_tuner(args.kind, hypermodel, profile, directory=args.directory,
+                              project_name=args.project_name, overwrite=not args.no_overwrite,
+                              seed=args.seed, max_trials=args.trials)
+    role = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
+    print(f"[xraykit tune] {role}: {args.kind} search in {tuner.project_dir}", flush=True)
+    frame = tuning.run_search(tuner, data, epochs=args.epochs, profile=profile)
+    chief_or_alone = hasattr(tuner.oracle, "trials")  # a worker sees only its own trials
+    _print_results(frame, tuning.best_config(tuner) if chief_or_alone else None)
+    return 0
+
+
+def _tune_workers(args) -> int:
+    """A chief and ``args.workers`` workers on this machine; prints the search's results."""
+    from xraykit.runtime import quiet_start
+
+    quiet_start()  # before tuning imports Keras (to read the results): no start-up lines
+
+    from xraykit import distribute, tuning
+
+    project = pathlib.Path(args.directory) / (args.project_name or args.kind)
+    run = distribute.launch_distributed_search(
+        "xraykit tune", args.workers, _search_args(args), port=args.port, ip=args.ip,
+        clear=None if args.no_overwrite else project, timeout=args.timeout,
+        chief_grace=2)  # the chief polls every 20 s; its results are on disk already
+    print(f"[xraykit tune] a chief and {args.workers} workers finished in {run.seconds:.0f} s "
+          f"(logs in {run.logs['chief'].parent})", flush=True)
+    frame = tuning.results_frame(project)
+    best = frame.loc[frame["score"].idxmax()] if frame["score"].notna().any() else None
+    _print_results(frame, None if best is None else f"trial {best['trial_id']}, "
+                                                   f"score {best['score']:.4f}")
+    return 0
+
+
+def _tune(args) -> int:
+    from xraykit.profiles import get_profile
+
+    if args.profile not in (None, "auto"):
+        get_profile(args.profile)  # an unknown profile fails here, before any process starts
+    if args.commands:
+        from xraykit.distribute import distributed_commands
+
+        for line in distributed_commands("xraykit tune", args.commands, args.ip,
+                                         args.port or 8000, _search_args(args)):
+            print(line)
+        return 0
+    if args.workers:
+        return _tune_workers(args)
+    return _tune_here(args, get_profile(args.profile))
+
+
+def _data_parallel(args) -> int:
+    from xraykit import distribute
+
+    report = distribute.data_parallel_check(args.devices, args.steps, args.batch_size,
+                                            args.seed)
+    print(f"{report['strategy']} over {report['replicas']} devices ({report['backend']}): "
+          f"loss {' -> '.join(f'{v:.4f}' for v in report['loss'])}; "
+          f"{report['weights_changed']} of {report['weights_total']} weight arrays trained")
+    print("XRAYKIT_REPORT " + json.dumps(report), flush=True)
+    return 0
+
+
+def _add_datasets(commands) -> None:
     data = commands.add_parser("datasets", help="list, describe, download and verify datasets")
     data.add_argument("action", choices=["list", "info", "download", "verify"])
     data.add_argument("name", nargs="?")
@@ -102,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="download from this mirror (same checksum); for a sample, the base "
                            "URL of a server laid out like the shared data folder")
 
+
+def _add_course(commands) -> None:
     run = commands.add_parser("course", help="execute the notebooks, or check they are clean")
     run.add_argument("action", choices=["run", "check"])
     run.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto")
@@ -114,12 +230,82 @@ def main(argv: list[str] | None = None) -> int:
                      help="folder of the notebooks (default: those installed with xraykit, "
                           "else notebooks/ of a source checkout)")
 
+
+_TUNE_HELP = """Runs a KerasTuner search of an xraykit.tuning search space: trains on the
+dataset's train split, scores val AUC, prints one row per trial. Alone, it is the whole search.
+With KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...), KERASTUNER_ORACLE_IP and
+KERASTUNER_ORACLE_PORT set it is one process of a distributed search: the chief serves the
+trials, each worker trains some; all need the same --directory (a shared disk). --workers N
+starts a chief and N workers here; --commands N prints the lines that start them by hand."""
+
+
+def _add_tune(commands) -> None:
+    tune = commands.add_parser("tune", help="hyperparameter search, alone or chief/worker",
+                               description=_TUNE_HELP)
+    tune.add_argument("--kind", default="random", choices=TUNER_KINDS, help="the tuner")
+    tune.add_argument("--space", default="default",
+                      help="search space of xraykit.tuning.SEARCH_SPACES: default | tiny")
+    tune.add_argument("--directory", default="tuning", help="folder of the search's files")
+    tune.add_argument("--project-name", default=None, help="its sub-folder (default: KIND)")
+    tune.add_argument("--profile", default=None, help="smoke | cpu | gpu | auto "
+                      "(default $XRAYKIT_PROFILE): trials, epochs, data sizes")
+    tune.add_argument("--dataset", default="pneumoniamnist", help="registry name")
+    tune.add_argument("--data", default=None, help="folder or .npz (default $XRAYKIT_DATA)")
+    tune.add_argument("--trials", type=int, default=None, help="trials (default: profile's)")
+    tune.add_argument("--epochs", type=int, default=None, help="epochs per trial")
+    tune.add_argument("--max-train", type=int, default=None, help="training images used")
+    tune.add_argument("--max-val", type=int, default=None, help="validation images used")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--no-overwrite", action="store_true",
+                      help="resume the search found in the folder instead of starting afresh")
+    spread = tune.add_mutually_exclusive_group()
+    spread.add_argument("--workers", type=_positive, default=None, metavar="N",
+                        help="start a chief and N workers on this machine and wait for them")
+    spread.add_argument("--commands", type=_positive, default=None, metavar="N",
+                        help="print the commands of a chief and N workers, one per line")
+    tune.add_argument("--ip", default="127.0.0.1", help="the chief's address (distributed)")
+    tune.add_argument("--port", type=int, default=None,
+                      help="the chief's port (default: a free one; 8000 for --commands)")
+    tune.add_argument("--timeout", type=float, default=None,
+                      help="seconds to wait for --workers (default: no limit)")
+
+
+def _add_data_parallel(commands) -> None:
+    check = commands.add_parser(
+        "data-parallel", help="train a tiny CNN data-parallel on virtual CPU devices",
+        description="Splits the CPU into virtual devices, trains a tiny CNN data-parallel over "
+                    "them (keras.distribution.DataParallel under JAX, MirroredStrategy under "
+                    "TensorFlow) and prints a JSON report (XRAYKIT_REPORT ...).")
+    check.add_argument("--devices", type=_positive, default=2, help="virtual CPU devices")
+    check.add_argument("--steps", type=_positive, default=4, help="batches per epoch")
+    check.add_argument("--batch-size", type=_positive, default=32, help="global batch size")
+    check.add_argument("--seed", type=int, default=0)
+
+
+_COMMANDS = {"datasets": _datasets, "course": _course, "tune": _tune,
+             "data-parallel": _data_parallel}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0, 1 when the work failed, 2 for bad arguments.
+    """
+    parser = _Parser(prog="python -m xraykit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_datasets, _add_course, _add_tune, _add_data_parallel):
+        add(commands)
     args = parser.parse_args(argv)
     if args.command == "datasets" and args.action == "download" and args.size is None:
         args.size = 28  # MedMNIST's size; samples have none
     try:
-        return _datasets(args) if args.command == "datasets" else _course(args)
-    except (KeyError, ValueError, OSError) as err:  # OSError: network, cache and file problems
+        return _COMMANDS[args.command](args)
+    except (KeyError, ValueError, OSError, RuntimeError, ImportError) as err:
+        # OSError: network, cache and file problems; RuntimeError: failed trials or workers.
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print("error: " + " ".join(line.strip() for line in str(message).splitlines()),
               file=sys.stderr)

@@ -8,7 +8,8 @@ registered for loading here; :func:`xraykit.inference.load_model` imports this m
 
 * plain binary cross-entropy (``keras.losses.BinaryCrossentropy``);
 * :class:`WeightedBinaryCrossentropy`, with per-class (and per-label) weights from
-  :func:`class_weights` (also the ``class_weight`` of :func:`xraykit.training.fit`);
+  :func:`class_weights` (also the ``class_weight`` of :func:`xraykit.training.fit`, through
+  :func:`class_weight_for_fit`);
 * :func:`focal_loss`, a thin wrapper around ``keras.losses.BinaryFocalCrossentropy``;
 * :func:`smoothed_bce`, cross-entropy with label smoothing;
 * :class:`MaskedBinaryCrossentropy`, multi-label cross-entropy where unknown labels
@@ -129,6 +130,53 @@ def _balanced_dict(labels: np.ndarray) -> dict[int, float]:
         return {c: 1.0 for c in sorted({0, 1} | set(classes.tolist()))}
     weights = compute_class_weight("balanced", classes=classes, y=labels)
     return {int(c): float(w) for c, w in zip(classes, weights)}
+
+
+def class_weight_for_fit(class_weight, y, task: str = "binary", loss=None):
+    """The ``class_weight`` to give Keras ``fit``: ``"balanced"`` becomes :func:`class_weights`.
+
+    Training (:func:`xraykit.training.fit`) and tuning (:class:`xraykit.tuning.XRayHyperModel`)
+    both resolve their ``class_weight`` argument here, so both skip it in the same cases.
+
+    Args:
+        class_weight: ``"balanced"``, ``None`` or a dict ``{class: weight}`` (passed through).
+        y: Training labels (read for ``"balanced"`` only).
+        task: ``"binary"``, ``"multilabel"`` or ``"multiclass"``. Keras' ``class_weight``
+            cannot weight several labels independently: ``"balanced"`` gives ``None`` for
+            multilabel tasks (use :class:`WeightedBinaryCrossentropy` there).
+        loss: The model's compiled loss. When it already weights the classes
+            (:class:`WeightedBinaryCrossentropy`, or :class:`MaskedBinaryCrossentropy` with
+            weights other than 1), ``"balanced"`` is skipped with a warning: the classes would
+            otherwise be weighted twice.
+
+    Returns:
+        A dict for ``fit(class_weight=...)``, or ``None``.
+
+    Raises:
+        ValueError: If ``class_weight`` is a string other than ``"balanced"``.
+    """
+    if not isinstance(class_weight, str):
+        return class_weight
+    if class_weight != "balanced":
+        raise ValueError(f"class_weight must be 'balanced', None or a dict, not "
+                         f"{class_weight!r}.")
+    if task == "multilabel" or y is None:
+        return None
+    if _weights_classes(loss):
+        warnings.warn(f"class_weight='balanced' skipped: the loss {type(loss).__name__} "
+                      "already weights the classes.", stacklevel=3)
+        return None
+    return class_weights(y, per_label=False)
+
+
+def _weights_classes(loss) -> bool:
+    """Whether a compiled loss already re-weights classes (so class weights would double it)."""
+    if isinstance(loss, WeightedBinaryCrossentropy):
+        return True
+    if isinstance(loss, MaskedBinaryCrossentropy):
+        weights = (loss.positive_weight, loss.negative_weight)
+        return any(np.any(np.asarray(w, dtype=float) != 1.0) for w in weights)
+    return False
 
 
 def positive_fraction(y) -> np.ndarray:

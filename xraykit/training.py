@@ -23,7 +23,6 @@ import json
 import os
 import pathlib
 import tempfile
-import time
 import warnings
 
 import keras
@@ -31,12 +30,8 @@ import numpy as np
 from keras import ops
 
 from xraykit import files
-from xraykit.losses import (
-    MaskedBinaryCrossentropy,
-    WeightedBinaryCrossentropy,
-    class_weights,
-    get_loss,
-)
+from xraykit.augmentation import EpochTimer  # the epoch timer lives below training (re-exported)
+from xraykit.losses import class_weight_for_fit, get_loss
 from xraykit.optimizers import make_optimizer
 from xraykit.tasks import check_task, task_from_model
 
@@ -223,33 +218,6 @@ def compile_model(model: keras.Model, task: str | None = "binary", optimizer="ad
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
-def _loss_weights_classes(loss) -> bool:
-    """Whether a compiled loss already re-weights classes (so class weights would double it)."""
-    if isinstance(loss, WeightedBinaryCrossentropy):
-        return True
-    if isinstance(loss, MaskedBinaryCrossentropy):
-        weights = (loss.positive_weight, loss.negative_weight)
-        return any(np.any(np.asarray(w, dtype=float) != 1.0) for w in weights)
-    return False
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Records the wall time of each epoch (training plus validation) in ``self.seconds``."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        """Keras callback hook: an epoch starts."""
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        """Keras callback hook: an epoch ended."""
-        self.seconds.append(time.perf_counter() - self._start)
-
-
 class BestCheckpoint(keras.callbacks.Callback):
     """Keeps the best epoch of a run, across interruptions: checkpoint, early stop, restore.
 
@@ -480,7 +448,8 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         batch_size: Batch size (default: the profile's).
         class_weight: ``"balanced"`` (:func:`xraykit.losses.class_weights` of ``y_train``;
             none for multilabel tasks; skipped with a message when the compiled loss already
-            weights the classes), ``None`` or a dict.
+            weights the classes: :func:`xraykit.losses.class_weight_for_fit`), ``None`` or a
+            dict.
         run_dir: Folder for ``best.keras`` (+ ``best.json``, its score and epoch),
             ``history.csv`` and the ``backup`` of ``BackupAndRestore``; created if missing.
             ``None`` makes a fresh temporary folder. Reuse a folder to resume an interrupted
@@ -521,20 +490,8 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
     profile = get_profile(profile)
     epochs = int(epochs or profile.epochs)
     batch_size = int(batch_size or profile.batch_size)
-    task = getattr(data, "task", "binary")
-    if isinstance(class_weight, str):
-        if class_weight != "balanced":
-            raise ValueError(f"class_weight must be 'balanced', None or a dict, not "
-                             f"{class_weight!r}.")
-        # Keras' class_weight cannot weight several labels independently (multilabel: None).
-        class_weight = None if task == "multilabel" else class_weights(data.y_train,
-                                                                        per_label=False)
-        if class_weight is not None and _loss_weights_classes(model.loss):
-            warnings.warn(f"class_weight='balanced' skipped: the loss "
-                          f"{type(model.loss).__name__} already weights the classes.",
-                          stacklevel=2)
-            class_weight = None
-
+    class_weight = class_weight_for_fit(class_weight, data.y_train,
+                                        getattr(data, "task", "binary"), model.loss)
     run_dir = _prepare_run_dir(run_dir if run_dir is not None else default_run_dir(model.name))
     timer = EpochTimer()
     cbs = [timer]

@@ -57,7 +57,7 @@ def plot_generalization_gap(table, name_column: str | None = None, train: str = 
 
     Args:
         table: A ``pandas.DataFrame`` (index or ``name_column`` = technique) with the
-            ``train`` and ``val`` columns (e.g. :func:`xraykit.regularization.summary_table`,
+            ``train`` and ``val`` columns (e.g. :func:`xraykit.runs.summary_table`,
             or lesson 5's table of inference-mode training AUC and validation AUC).
         name_column: Column holding the names (default: the index).
         train: Column of the training score.
@@ -89,11 +89,11 @@ def plot_weight_histograms(weights: dict, bins: int = 80, log: bool = True,
 
     Each title gives the mean ``|w|`` and the share of weights with ``|w| < 1e-3``: L1 trained
     with SGD or Adam grows that share (weights near zero), which is not the share of weights
-    exactly zero (see :func:`xraykit.regularization.weight_stats`).
+    exactly zero (see :func:`xraykit.runs.weight_stats`).
 
     Args:
         weights: ``{name: 1-D array of weights}`` (see
-            :func:`xraykit.regularization.kernel_weights`).
+            :func:`xraykit.runs.kernel_weights`).
         bins: Histogram bins (shared edges across runs).
         log: Log-scaled counts (shows L1's pile-up near zero and the tails).
         clip: Largest absolute weight shown (default: the 99.9th percentile of all).

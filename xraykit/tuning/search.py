@@ -1,51 +1,26 @@
-r"""Hyperparameter search with KerasTuner (lesson 6).
-
-:class:`XRayHyperModel` is a ``keras_tuner.HyperModel`` whose search space covers the
-architecture (model name, width, depth), dropout, L2, the optimizer and its learning rate, the
-augmentation preset, the loss and the batch size. It builds through
-:func:`xraykit.models.build_model` and :func:`xraykit.training.compile_model`, so a trial is
-exactly the model a lesson would train by hand.
+"""Running and reading a KerasTuner search: tuners that log their trials, failures, results.
 
 :func:`make_tuner` makes a RandomSearch, Hyperband or BayesianOptimization tuner sized by a run
 profile; :func:`run_search` runs it on an :class:`~xraykit.datasets.XRayDataset` (train on
 ``train``, judge on ``val``; the test split is never touched) and raises
 :class:`TrialsFailedError` with the cause when trials failed. KerasTuner 1.4.8 does not: a
 search with fewer failed trials than ``max_consecutive_failed_trials`` "finishes" and
-returns no usable result. :func:`results_frame` turns a search into a pandas table.
-
-The same search runs distributed with KerasTuner's chief/worker mode: set
-``KERASTUNER_TUNER_ID`` (``chief`` or ``tuner0``, ``tuner1``, ...), ``KERASTUNER_ORACLE_IP``
-and ``KERASTUNER_ORACLE_PORT`` and start the same program once per process, or use
-:func:`xraykit.distribute.launch_distributed_search` with this module's command line::
-
-    python -m xraykit.tuning --kind random --directory runs/tuning --project-name demo \
-        --profile smoke --data ../shared/data
+returns no usable result. :func:`results_frame` turns a search (local, or distributed and read
+from its folder) into a pandas table.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
-import sys
 import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import keras
+import keras_tuner
 import numpy as np
-
-from xraykit.tasks import check_task
-
-try:
-    import keras_tuner
-except ImportError as _err:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "xraykit.tuning needs KerasTuner: pip install 'xraykit[tuning]' "
-        "(keras-tuner and tensorboard)."
-    ) from _err
 
 KINDS = ("random", "hyperband", "bayesian")
 DEFAULT_OBJECTIVE = ("val_auc", "max")
@@ -53,8 +28,8 @@ TRIAL_LOG_PREFIX = "trials_"
 FAILED_STATUSES = ("FAILED", "INVALID")
 
 __all__ = [
-    "KINDS", "TrialsFailedError", "XRayHyperModel", "best_config", "load_trials", "main",
-    "make_tuner", "results_frame", "run_search", "tiny_hypermodel",
+    "KINDS", "TrialsFailedError", "best_config", "check_trials", "load_trials", "make_tuner",
+    "results_frame", "run_search",
 ]
 
 
@@ -70,234 +45,6 @@ class TrialsFailedError(RuntimeError):
         super().__init__(message)
         self.failures = failures
         self.completed = completed
-
-
-# --------------------------------------------------------------------------------------------
-# The hypermodel
-# --------------------------------------------------------------------------------------------
-def _is_scalar(value) -> bool:
-    return isinstance(value, (str, int, float, bool)) or value is None
-
-
-class XRayHyperModel(keras_tuner.HyperModel):
-    """The course's search space, built with :mod:`xraykit.models` and :mod:`xraykit.training`.
-
-    Every entry of the space is given as either a fixed value (a scalar: not tuned, but still
-    recorded with the trial) or the set to search: a list/tuple of choices for categorical
-    entries, a ``(low, high)`` pair for numeric ranges.
-
-    Args:
-        input_shape: Image shape ``(H, W, 1)``.
-        task: ``"binary"``, ``"multilabel"`` or ``"multiclass"``.
-        num_classes: Outputs (1 for binary).
-        models: Model names (from-scratch nets of :func:`xraykit.models.list_models`).
-        width: Choices of the base width (filters of the first block).
-        depth: Choices of the number of blocks.
-        dropout: ``(low, high)`` range of the dropout rate before the head (step 0.1).
-        l2: ``(low, high)`` range of the L2 kernel penalty (log sampling).
-        optimizers: Optimizer names accepted by :func:`xraykit.training.compile_model`.
-        learning_rate: ``(low, high)`` range of the learning rate (log sampling).
-        weight_decay: ``(low, high)`` range of AdamW's decoupled weight decay (log sampling);
-            only active when the trial's optimizer is ``"adamw"``.
-        augmentation: Augmentation presets (``"none"``, ``"light"``, ``"medium"``, ``"heavy"``).
-        losses: Loss names accepted by :func:`xraykit.losses.get_loss`.
-        batch_size: Choices of the mini-batch size (used by :meth:`fit`).
-        batch_norm: Whether the nets use batch normalization (a choice list to tune it).
-        class_weight: ``"balanced"`` (weights from the training labels; binary and
-            multiclass tasks),
-            ``None`` or a dict, passed to ``fit``.
-        y_train: Training labels, given to losses that need class frequencies.
-        seed: Seed of weight initialization and augmentation.
-        name: Name of the hypermodel.
-    """
-
-    def __init__(self, input_shape: Sequence[int] = (28, 28, 1), task: str = "binary",
-                 num_classes: int = 1,
-                 models: Sequence[str] | str = ("small_cnn", "vgg_small", "resnet_small"),
-                 width: Sequence[int] | int = (16, 32, 64),
-                 depth: Sequence[int] | int = (2, 3),
-                 dropout: tuple[float, float] | float = (0.0, 0.5),
-                 l2: tuple[float, float] | float = (1e-6, 1e-2),
-                 optimizers: Sequence[str] | str = ("adam", "adamw", "momentum"),
-                 learning_rate: tuple[float, float] | float = (1e-4, 1e-2),
-                 weight_decay: tuple[float, float] | float = (1e-5, 1e-2),
-                 augmentation: Sequence[str] | str = ("none", "light", "medium"),
-                 losses: Sequence[str] | str = ("bce", "focal"),
-                 batch_size: Sequence[int] | int = (32, 64, 128),
-                 batch_norm: Sequence[bool] | bool = True,
-                 class_weight: str | dict | None = "balanced",
-                 y_train: np.ndarray | None = None, seed: int = 0,
-                 name: str = "xray_hypermodel"):
-        super().__init__(name=name, tunable=True)
-        check_task(task)
-        self.input_shape = tuple(int(s) for s in input_shape)
-        self.task = task
-        self.num_classes = int(num_classes)
-        self.space = {
-            "model": models, "width": width, "depth": depth, "dropout": dropout, "l2": l2,
-            "optimizer": optimizers, "learning_rate": learning_rate,
-            "weight_decay": weight_decay, "augmentation": augmentation, "loss": losses,
-            "batch_size": batch_size, "batch_norm": batch_norm,
-        }
-        for key in ("dropout", "l2", "learning_rate", "weight_decay"):
-            value = self.space[key]
-            if not _is_scalar(value) and (len(value) != 2 or value[0] > value[1]):
-                raise ValueError(f"{key} must be a number or a (low, high) pair, not {value!r}.")
-        for key in ("l2", "learning_rate", "weight_decay"):
-            value = self.space[key]
-            if not _is_scalar(value) and value[0] <= 0:
-                raise ValueError(f"{key} range {value!r} is sampled on a log scale: both ends "
-                                 "must be > 0 (give 0.0 alone to switch it off).")
-        self.class_weight = class_weight
-        self.y_train = y_train
-        self.seed = int(seed)
-
-    @classmethod
-    def for_data(cls, data, **space) -> XRayHyperModel:
-        """Makes the hypermodel for a dataset (shape, task, classes and training labels).
-
-        Args:
-            data: An :class:`~xraykit.datasets.XRayDataset`.
-            **space: Overrides of the search space (see the class arguments).
-
-        Returns:
-            The hypermodel.
-        """
-        space.setdefault("input_shape", data.image_shape)
-        space.setdefault("task", data.task)
-        space.setdefault("num_classes", 1 if data.task == "binary" else data.num_classes)
-        space.setdefault("y_train", data.y_train)
-        return cls(**space)
-
-    # -- declaring entries ---------------------------------------------------------------
-    def _choice(self, hp, name: str):
-        value = self.space[name]
-        if _is_scalar(value):
-            return hp.Fixed(name, value)
-        values = list(value)
-        if len(values) == 1:
-            return hp.Fixed(name, values[0])
-        return hp.Choice(name, values)
-
-    def _range(self, hp, name: str, sampling: str, step: float | None = None, **cond):
-        value = self.space[name]
-        if _is_scalar(value):
-            return hp.Fixed(name, float(value))
-        low, high = float(value[0]), float(value[1])
-        if low == high:
-            return hp.Fixed(name, low)
-        if step is not None:
-            return hp.Float(name, low, high, step=step, **cond)
-        return hp.Float(name, low, high, sampling=sampling, **cond)
-
-    def declare(self, hp) -> dict[str, Any]:
-        """Declares the space on ``hp`` and returns the trial's values.
-
-        Args:
-            hp: A ``keras_tuner.HyperParameters``.
-
-        Returns:
-            Dict of the values of this trial (``weight_decay`` only with AdamW).
-        """
-        values = {name: self._choice(hp, name) for name in
-                  ("model", "width", "depth", "batch_norm", "augmentation", "optimizer",
-                   "loss", "batch_size")}
-        values["dropout"] = self._range(hp, "dropout", "linear", step=0.1)
-        values["l2"] = self._range(hp, "l2", "log")
-        values["learning_rate"] = self._range(hp, "learning_rate", "log")
-        optimizers = self.space["optimizer"]
-        optimizers = [optimizers] if _is_scalar(optimizers) else list(optimizers)
-        values["weight_decay"] = None
-        if "adamw" in optimizers:
-            if len(optimizers) == 1:
-                values["weight_decay"] = self._range(hp, "weight_decay", "log")
-            else:
-                with hp.conditional_scope("optimizer", ["adamw"]):
-                    decay = self._range(hp, "weight_decay", "log")
-                if values["optimizer"] == "adamw":
-                    values["weight_decay"] = decay
-        return values
-
-    # -- keras_tuner.HyperModel API --------------------------------------------------------
-    def build(self, hp) -> keras.Model:
-        """Builds and compiles the trial's model.
-
-        Args:
-            hp: The trial's ``keras_tuner.HyperParameters``.
-
-        Returns:
-            A compiled ``keras.Model`` (metrics include ``auc``).
-        """
-        from xraykit import models, training
-
-        v = self.declare(hp)
-        model = models.build_model(
-            v["model"], input_shape=self.input_shape, task=self.task,
-            num_classes=self.num_classes, dropout=v["dropout"], l2=v["l2"],
-            batch_norm=bool(v["batch_norm"]),
-            augmentation=None if v["augmentation"] in (None, "none") else v["augmentation"],
-            width=int(v["width"]), depth=int(v["depth"]), seed=self.seed,
-        )
-        training.compile_model(
-            model, task=self.task, optimizer=v["optimizer"], learning_rate=v["learning_rate"],
-            loss=self._loss(v["loss"]), num_classes=self.num_classes,
-            weight_decay=v["weight_decay"],
-        )
-        return model
-
-    def _loss(self, name):
-        if name is None:
-            return None
-        from xraykit import losses
-
-        return losses.get_loss(name, y_train=self.y_train)
-
-    def _class_weight(self, y):
-        if self.class_weight != "balanced":
-            return self.class_weight
-        if self.task == "multilabel" or y is None:
-            return None
-        from xraykit import losses
-
-        return losses.class_weights(np.asarray(y), per_label=False)
-
-    def fit(self, hp, model, *args, **kwargs):
-        """Trains the trial's model: ``model.fit`` with the trial's batch size.
-
-        Args:
-            hp: The trial's hyperparameters.
-            model: The model from :meth:`build`.
-            *args: Passed to ``model.fit`` (``x, y``).
-            **kwargs: Passed to ``model.fit`` (``validation_data``, ``epochs``,
-                ``callbacks``, ...). ``batch_size`` and ``class_weight`` come from the
-                trial unless given here.
-
-        Returns:
-            The ``keras.callbacks.History``.
-        """
-        batch_size = self._choice(hp, "batch_size")
-        kwargs.setdefault("batch_size", int(batch_size))
-        if "class_weight" not in kwargs:
-            y = args[1] if len(args) > 1 else kwargs.get("y")
-            kwargs["class_weight"] = self._class_weight(y)
-        return model.fit(*args, **kwargs)
-
-
-def tiny_hypermodel(data, **space) -> XRayHyperModel:
-    """A very small search space for tests, CI and smoke runs (seconds per trial).
-
-    Args:
-        data: The dataset.
-        **space: Overrides.
-
-    Returns:
-        An :class:`XRayHyperModel` over ``small_cnn`` with 8-16 filters, 1-2 blocks.
-    """
-    defaults = dict(models="small_cnn", width=(8, 16), depth=(1, 2), dropout=(0.0, 0.3),
-                    l2=(1e-5, 1e-3), optimizers=("adam", "momentum"), learning_rate=(1e-3, 1e-2),
-                    augmentation="none", losses="bce", batch_size=64)
-    defaults.update(space)
-    return XRayHyperModel.for_data(data, **defaults)
 
 
 # --------------------------------------------------------------------------------------------
@@ -601,66 +348,3 @@ def best_config(tuner) -> dict[str, Any]:
     if not best:
         raise TrialsFailedError("No completed trial: nothing to pick the best from.", [], 0)
     return {k: v for k, v in best[0].values.items() if not k.startswith("tuner/")}
-
-
-# --------------------------------------------------------------------------------------------
-# Command line: the same search as one process, or as chief/worker of a distributed search
-# --------------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m xraykit.tuning``: runs a search (also as a distributed chief or worker).
-
-    Under ``KERASTUNER_TUNER_ID=chief`` (with ``KERASTUNER_ORACLE_IP``/``_PORT``) it serves the
-    oracle and prints the results table when all workers are done; under ``tuner<N>`` it
-    runs trials it gets from the chief.
-
-    Args:
-        argv: Command-line arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        Exit status (0 when every trial completed).
-    """
-    parser = argparse.ArgumentParser(prog="python -m xraykit.tuning", description=main.__doc__)
-    parser.add_argument("--kind", default="random", choices=KINDS)
-    parser.add_argument("--directory", default="tuning")
-    parser.add_argument("--project-name", default=None)
-    parser.add_argument("--profile", default=None, help="smoke | cpu | gpu | auto")
-    parser.add_argument("--dataset", default="pneumoniamnist")
-    parser.add_argument("--data", default=None, help="folder or .npz (default $XRAYKIT_DATA)")
-    parser.add_argument("--space", default="default", choices=["default", "tiny"])
-    parser.add_argument("--trials", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--max-train", type=int, default=None)
-    parser.add_argument("--max-val", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-overwrite", action="store_true")
-    args = parser.parse_args(argv)
-
-    from xraykit.datasets import course_data
-    from xraykit.profiles import get_profile
-
-    keras.utils.set_random_seed(args.seed)
-    profile = get_profile(args.profile)
-    data = course_data(args.dataset, profile, args.data, seed=args.seed)
-    if args.max_train or args.max_val:
-        data = data.subset(args.max_train, args.max_val, None, seed=args.seed)
-    make_space = tiny_hypermodel if args.space == "tiny" else XRayHyperModel.for_data
-    hypermodel = make_space(data, seed=args.seed)
-    tuner = make_tuner(args.kind, hypermodel, profile, directory=args.directory,
-                       project_name=args.project_name, overwrite=not args.no_overwrite,
-                       seed=args.seed, max_trials=args.trials)
-    role = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
-    print(f"[xraykit.tuning] {role}: {args.kind} search in {tuner.project_dir}", flush=True)
-    try:
-        frame = run_search(tuner, data, epochs=args.epochs, profile=profile)
-    except TrialsFailedError as err:
-        print(f"[xraykit.tuning] {role}: {err}", file=sys.stderr, flush=True)
-        return 1
-    with_rows = frame if not len(frame) else frame.drop(columns=["error"])
-    print(with_rows.to_string(max_colwidth=24), flush=True)
-    if hasattr(tuner.oracle, "trials"):
-        print(f"[xraykit.tuning] best: {best_config(tuner)}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
