@@ -1,6 +1,7 @@
 """Tests of xraykit.calibration: reliability curve, ECE and temperature scaling."""
 
 import re
+
 import numpy as np
 import pytest
 from scipy import special
