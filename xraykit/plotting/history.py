@@ -171,5 +171,5 @@ def plot_train_vs_val(histories: dict, metric: str = "auc", cols: int = 4,
     fig.tight_layout()
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
                frameon=False)  # under the panels, off the curves
-    fig.subplots_adjust(bottom=fig.subplotpars.bottom + 0.6 / fig.get_figheight())
+    fig.subplots_adjust(bottom=fig.subplotpars.bottom + 0.4 / fig.get_figheight())
     return fig
