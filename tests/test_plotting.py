@@ -320,3 +320,16 @@ def test_hyperparameter_effects_label_values_with_three_digits():
     assert labels == ["0.00035", "0.000989"]
     points = [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())]
     assert [len(p) for p in points][::2] == [1, 2]  # (scatter, mean line) per value
+
+
+def test_log_scaled_hyperparameters_label_decades_only():
+    import pandas as pd
+
+    rates = [1.2e-4, 3e-4, 5e-4, 9e-4, 2e-3, 6e-3]
+    frame = pd.DataFrame({"trial_id": list("abcdef"), "status": "COMPLETED",
+                          "score": np.linspace(0.8, 0.9, 6), "learning_rate": rates})
+    fig = plotting.plot_hyperparameter_effects(frame)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))

@@ -90,7 +90,11 @@ def plot_hyperparameter_effects(frame, params=None, objective: str = "score", co
         if numeric and values.nunique() > 4:
             ax.scatter(values.astype(float), scores, color="tab:blue")
             if name in _LOG_SCALE_PARAMS and (values.dropna().astype(float) > 0).all():
+                from matplotlib.ticker import NullFormatter
+
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: no overlapping labels
+            ax.tick_params(axis="x", labelsize=8)
         else:
             known = values.dropna()
             order = sorted(known.unique(), key=float if numeric else str)
