@@ -1,11 +1,14 @@
 """Tests of xraykit.calibration: reliability curve, ECE and temperature scaling."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import special
 from sklearn.metrics import log_loss, roc_auc_score
 
 from xraykit.calibration import (
+    TemperatureBoundWarning,
     TemperatureScaler,
     apply_temperature,
     expected_calibration_error,
@@ -92,6 +95,56 @@ def test_temperature_scaling_recovers_the_temperature():
     np.testing.assert_allclose(apply_temperature(overconfident, scaler.temperature), calibrated,
                                atol=1e-6)
     assert np.allclose(apply_temperature(overconfident, 1.0), overconfident)
+
+
+def test_a_fit_that_stops_at_its_bound_is_not_applied():
+    """All scores below 0.5 while most labels are 1: the NLL falls all the way to T -> inf.
+
+    The search stops at its upper bound, every probability would become about 0.5; the
+    scaler says so (a warning, ``at_bound``, its repr) and keeps the scores unchanged.
+    """
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.62).astype(int)
+    shifted = special.expit(rng.normal(-1.0, 0.3, 300) + 0.2 * y)  # ranks a little, all < 0.5
+    with pytest.warns(TemperatureBoundWarning, match=r"upper bound T = 20.*keeps T = 1"):
+        scaler = TemperatureScaler().fit(y, shifted)
+    assert scaler.at_bound == "upper"
+    assert scaler.temperature == 1.0
+    assert scaler.temperature_found == pytest.approx(20.0, rel=1e-3)
+    np.testing.assert_allclose(scaler.transform(shifted), shifted, rtol=1e-6)
+    assert scaler.nll_after == scaler.nll_before
+    assert "upper bound 20" in repr(scaler) and "T=1" in repr(scaler)
+    with pytest.raises(ValueError, match="upper bound"):
+        TemperatureScaler(on_bound="raise").fit(y, shifted)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "ignore" is quiet; at_bound carries the news
+        assert TemperatureScaler(on_bound="ignore").fit(y, shifted).at_bound == "upper"
+    # Widening the range does not help: there is no minimum to find.
+    assert TemperatureScaler(bounds=(0.05, 200.0), on_bound="ignore").fit(
+        y, shifted).at_bound == "upper"
+
+
+def test_a_fit_on_perfectly_separated_scores_stops_at_the_lower_bound():
+    y = np.array([0, 0, 0, 1, 1, 1] * 20)
+    timid = np.where(y == 1, 0.6, 0.4)  # right side of 0.5 for every image
+    with pytest.warns(TemperatureBoundWarning, match="lower bound T = 0.05"):
+        scaler = TemperatureScaler().fit(y, timid)
+    assert scaler.at_bound == "lower" and scaler.temperature == 1.0
+
+
+def test_temperature_scaler_repr_is_rounded():
+    z, y = _calibrated_sample(500)
+    scaler = TemperatureScaler().fit(y, special.expit(2 * z))
+    assert scaler.at_bound is None and scaler.temperature == scaler.temperature_found
+    text = repr(scaler)
+    assert text.startswith(f"TemperatureScaler(T={scaler.temperature:.3g}, NLL ")
+    assert all(len(number) <= 5 for number in re.findall(r"[0-9.]+", text)), text
+    assert repr(TemperatureScaler()) == "TemperatureScaler(not fitted, bounds=0.05..20)"
+    with pytest.raises(ValueError, match="on_bound"):
+        TemperatureScaler(on_bound="clip")
+    with pytest.raises(ValueError, match="bounds"):
+        TemperatureScaler(bounds=(2.0, 5.0))
 
 
 def test_temperature_scaling_softmax():

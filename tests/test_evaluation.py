@@ -8,10 +8,12 @@ from xraykit.evaluation import (
     bootstrap_ci,
     choose_threshold,
     confusion,
+    metric_text,
     multilabel_auc,
     paired_bootstrap_ci,
     predict_scores,
     roc_curves,
+    why_undefined,
 )
 from xraykit.tasks import check_binary
 
@@ -30,6 +32,39 @@ def test_binary_metrics_by_hand():
     # 0.3 beats 1 -> 11 of 16
     assert m["auc"] == pytest.approx(11 / 16)
     assert confusion(Y, S, 0.5).tolist() == [[3, 1], [1, 3]]
+
+
+def test_undefined_metrics_say_why():
+    # A threshold above every score: nothing predicted positive, so PPV = TP / (TP + FP) = 0/0.
+    m = binary_metrics(Y, S, threshold=0.95)
+    assert np.isnan(m["precision"]) and m["tp"] + m["fp"] == 0
+    assert why_undefined(m, "precision") == "no image predicted positive"
+    assert metric_text(m, "precision") == "undefined (no image predicted positive)"
+    assert metric_text(m, "npv") == f"{m['npv']:.3f}" and why_undefined(m, "npv") is None
+    assert metric_text(m, "fn") == "4"
+    # Nothing predicted negative: NPV undefined; one class only: AUC, AP and specificity.
+    assert metric_text(binary_metrics(Y, S, threshold=0.0), "npv") == \
+        "undefined (no image predicted negative)"
+    ones = binary_metrics([1, 1, 1], [0.2, 0.6, 0.9])
+    assert metric_text(ones, "auc") == "undefined (one class only)"
+    assert metric_text(ones, "specificity") == "undefined (no negative image)"
+    assert metric_text(ones, "sensitivity", digits=2) == "0.67"
+
+
+def test_paired_bootstrap_ci_of_a_metric_function():
+    """Any f(y, score) works, e.g. the ECE difference of a model and its recalibrated copy."""
+    from xraykit.calibration import apply_temperature, expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(0.0, 2.0, 500)
+    y = (rng.random(500) < 1 / (1 + np.exp(-z))).astype(int)
+    over = 1 / (1 + np.exp(-3 * z))  # over-confident: logits three times too large
+    fixed = apply_temperature(over, 3.0)
+    result = paired_bootstrap_ci(y, over, fixed, metric=expected_calibration_error,
+                                 n_boot=100, seed=0)
+    assert result["value"] == pytest.approx(expected_calibration_error(y, over)
+                                            - expected_calibration_error(y, fixed))
+    assert 0 < result["low"] <= result["value"] <= result["high"]
 
 
 def test_choose_threshold_methods():

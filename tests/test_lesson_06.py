@@ -88,3 +88,80 @@ def test_build_model_is_xray_hypermodel(lesson, small_data, large_space, values)
     x = small_data.x_val[:32]
     np.testing.assert_allclose(mine.predict(x, verbose=0), theirs.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def _unsolved_exercises(lesson: str) -> list[str]:
+    """Exercises with neither a <details> answer nor a collapsed solution cell right after them.
+
+    An exercise is a markdown cell starting ``**N.**``; a solution cell is tagged ``solution``
+    with its source and outputs hidden.
+    """
+    import json
+
+    from xraykit import course
+
+    cells = json.loads(course.find_notebooks(only=[lesson])[0].read_text(encoding="utf-8"))["cells"]
+    unsolved = []
+    for cell, after in zip(cells, cells[1:] + [None]):
+        text = "".join(cell["source"])
+        if cell["cell_type"] != "markdown" or not text.startswith("**") or ".** " not in text[:8]:
+            continue
+        meta = (after or {}).get("metadata", {})
+        hidden = meta.get("jupyter", {})
+        solved = "<details><summary>Answer</summary>" in text or (
+            after is not None and after["cell_type"] == "code"
+            and "solution" in meta.get("tags", [])
+            and hidden.get("source_hidden") is True and hidden.get("outputs_hidden") is True)
+        if not solved:
+            unsolved.append(text[:40])
+    return unsolved
+
+
+def _profile_name_tests(lesson: str) -> list[str]:
+    """Code lines that branch on the profile's name (printing or passing it on is fine)."""
+    import json
+    import re
+
+    from xraykit import course
+
+    cells = json.loads(course.find_notebooks(only=[lesson])[0].read_text(encoding="utf-8"))["cells"]
+    pattern = re.compile(r"profile\.name\s*(==|!=|in\b)|\[profile\.name\]")
+    return [line for cell in cells if cell["cell_type"] == "code"
+            for line in "".join(cell["source"]).splitlines() if pattern.search(line)]
+
+
+def test_every_exercise_has_a_collapsed_solution_or_an_answer():
+    assert _unsolved_exercises("06") == []
+
+
+def test_the_lesson_reads_profile_fields_not_its_name():
+    assert _profile_name_tests("06") == []
+
+
+@pytest.mark.parametrize("max_epochs, factor, iterations", [
+    (1, 3, 2), (2, 3, 1), (3, 3, 1), (4, 3, 1), (10, 3, 1), (2, 2, 1), (9, 3, 1), (27, 3, 1)])
+def test_hyperband_plan_is_keras_tuners_schedule(lesson, tmp_path, max_epochs, factor, iterations):
+    """The notebook's schedule against KerasTuner's own HyperbandOracle, trial by trial.
+
+    No training: each trial reports a random score; brackets, rounds, epochs and their total.
+    """
+    oracle = keras_tuner.oracles.HyperbandOracle(
+        objective=keras_tuner.Objective("score", "max"), max_epochs=max_epochs, factor=factor,
+        hyperband_iterations=iterations, seed=1)
+    hp = keras_tuner.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    oracle.update_space(hp)
+    oracle._set_project_dir(str(tmp_path), "plan")
+    ran = []
+    while (trial := oracle.create_trial("tuner0")).status != "STOPPED":
+        values = trial.hyperparameters.values
+        ran.append((values["tuner/bracket"], values["tuner/round"], values["tuner/epochs"],
+                    values["tuner/epochs"] - values["tuner/initial_epoch"]))
+        oracle.update_trial(trial.trial_id, {"score": values["x"]})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    plan = lesson.hyperband_plan(max_epochs, factor)
+    expected = [(row.bracket, row.round, row.epochs, row._4)  # _4: "new epochs"
+                for row in plan.itertuples(index=False) for _ in range(row.trials)] * iterations
+    assert ran == expected
+    assert sum(new for *_, new in ran) == iterations * plan["epochs spent"].sum()

@@ -62,8 +62,8 @@ def test_fit_temperature_is_temperature_scaler(lesson, small_data, trained):
     for p in (scores["val"].ravel(),
               calibration.apply_temperature(scores["val"].ravel(), 0.4)):  # an over-confident copy
         t = lesson.fit_temperature(y, p)
-        np.testing.assert_allclose(t, calibration.TemperatureScaler().fit(y, p).temperature,
-                                   rtol=1e-6)
+        scaler = calibration.TemperatureScaler(on_bound="ignore").fit(y, p)
+        np.testing.assert_allclose(t, scaler.temperature_found, rtol=1e-6)
     # The sharpened scores need a temperature about 1 / 0.4 times the original's.
     ratio = lesson.fit_temperature(y, p) / lesson.fit_temperature(y, scores["val"].ravel())
     assert ratio == pytest.approx(1 / 0.4, rel=0.05)
@@ -110,3 +110,67 @@ def test_logit_gradients_match_finite_differences(lesson, small_data, trained):
     logit = lambda f: float(keras.ops.convert_to_numpy(head(f, training=False))[1, 0])  # noqa: E731
     numeric = (logit(features + step) - logit(features - step)) / 2e-2
     assert grads[position] == pytest.approx(numeric, rel=1e-2, abs=1e-4)
+
+
+def test_fit_temperature_at_its_bound_is_what_the_scaler_refuses(lesson):
+    """Scores all below 0.5 while most labels are 1: both searches end at the upper bound.
+
+    The notebook's check (log T within 1e-3 of a bound) and TemperatureScaler.at_bound agree.
+    """
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.62).astype(int)
+    shifted = 1 / (1 + np.exp(-(rng.normal(-1.0, 0.3, 200) + 0.2 * y)))
+    bounds = (0.05, 20.0)
+    t = lesson.fit_temperature(y, shifted, bounds=bounds)
+    assert np.isclose(np.log(t), np.log(bounds), atol=1e-3).any()
+    scaler = calibration.TemperatureScaler(bounds=bounds, on_bound="ignore").fit(y, shifted)
+    assert scaler.at_bound == "upper" and scaler.temperature == 1.0
+    np.testing.assert_allclose(t, scaler.temperature_found, rtol=1e-6)
+
+
+def _unsolved_exercises(lesson: str) -> list[str]:
+    """Exercises with neither a <details> answer nor a collapsed solution cell right after them.
+
+    An exercise is a markdown cell starting ``**N.**``; a solution cell is tagged ``solution``
+    with its source and outputs hidden.
+    """
+    import json
+
+    from xraykit import course
+
+    cells = json.loads(course.find_notebooks(only=[lesson])[0].read_text(encoding="utf-8"))["cells"]
+    unsolved = []
+    for cell, after in zip(cells, cells[1:] + [None]):
+        text = "".join(cell["source"])
+        if cell["cell_type"] != "markdown" or not text.startswith("**") or ".** " not in text[:8]:
+            continue
+        meta = (after or {}).get("metadata", {})
+        hidden = meta.get("jupyter", {})
+        solved = "<details><summary>Answer</summary>" in text or (
+            after is not None and after["cell_type"] == "code"
+            and "solution" in meta.get("tags", [])
+            and hidden.get("source_hidden") is True and hidden.get("outputs_hidden") is True)
+        if not solved:
+            unsolved.append(text[:40])
+    return unsolved
+
+
+def _profile_name_tests(lesson: str) -> list[str]:
+    """Code lines that branch on the profile's name (printing or passing it on is fine)."""
+    import json
+    import re
+
+    from xraykit import course
+
+    cells = json.loads(course.find_notebooks(only=[lesson])[0].read_text(encoding="utf-8"))["cells"]
+    pattern = re.compile(r"profile\.name\s*(==|!=|in\b)|\[profile\.name\]")
+    return [line for cell in cells if cell["cell_type"] == "code"
+            for line in "".join(cell["source"]).splitlines() if pattern.search(line)]
+
+
+def test_every_exercise_has_a_collapsed_solution_or_an_answer():
+    assert _unsolved_exercises("07") == []
+
+
+def test_the_lesson_reads_profile_fields_not_its_name():
+    assert _profile_name_tests("07") == []

@@ -282,3 +282,54 @@ def test_old_names_are_gone():
             getattr(plotting, old)
     assert all(name.startswith(("plot_", "read_", "figure_", "draw_"))
                for name in plotting.__all__)
+
+
+def test_heatmaps_have_a_colorbar_and_legends_stay_off_the_data(scored):
+    """What a student reads: a scale for every heat map, legends beside the curves, no nan."""
+    from xraykit.synthetic import phantoms
+
+    images, y_img, masks = phantoms(6, 28, seed=1)
+    fig = plotting.plot_grad_cam(images[:2], masks[:2].astype("float32"))
+    bar = [ax for ax in fig.axes if ax.get_ylabel() == "map value (1 = this image's peak)"]
+    assert len(bar) == 1 and bar[0].get_ylim() == (0.0, 1.0)
+    assert len(plotting.plot_grad_cam(images[:2], masks[:2], colorbar=None).axes) == 2
+    scores = np.linspace(0, 1, 6)
+    with_maps = plotting.plot_errors(images, y_img, scores, heatmaps=masks.astype("float32"))
+    assert len(with_maps.axes) == len(plotting.plot_errors(images, y_img, scores).axes) + 1
+    y, good, weak = scored
+    # The calibration legend sits right of the diagram, not on it.
+    fig = plotting.plot_calibration(y, {"good": good})
+    fig.canvas.draw()
+    legend = fig.axes[0].get_legend().get_window_extent()
+    assert legend.x0 > fig.axes[0].get_window_extent().x1
+    # Nothing predicted positive: PPV is undefined and the title says why instead of "nan".
+    title = plotting.plot_threshold(y, good, threshold=1.01).axes[0].get_title()
+    assert "PPV undefined (no image predicted positive)" in title and "nan" not in title
+
+
+def test_hyperparameter_effects_label_values_with_three_digits():
+    import pandas as pd
+
+    frame = pd.DataFrame({"trial_id": ["0", "1", "2"], "status": "COMPLETED",
+                          "score": [0.7, 0.8, 0.75],
+                          "learning_rate": [0.0009887195863122636, 0.0003497444,
+                                            0.0009887195863122636],
+                          "optimizer": ["adam", "adamw", "adam"]})
+    fig = plotting.plot_hyperparameter_effects(frame)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["0.00035", "0.000989"]
+    points = [c.get_offsets() for c in fig.axes[0].collections if len(c.get_offsets())]
+    assert [len(p) for p in points][::2] == [1, 2]  # (scatter, mean line) per value
+
+
+def test_log_scaled_hyperparameters_label_decades_only():
+    import pandas as pd
+
+    rates = [1.2e-4, 3e-4, 5e-4, 9e-4, 2e-3, 6e-3]
+    frame = pd.DataFrame({"trial_id": list("abcdef"), "status": "COMPLETED",
+                          "score": np.linspace(0.8, 0.9, 6), "learning_rate": rates})
+    fig = plotting.plot_hyperparameter_effects(frame)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))

@@ -13,6 +13,8 @@ Threshold choice and bootstrap confidence intervals live in :mod:`xraykit.evalua
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import special
 from sklearn.calibration import calibration_curve
@@ -24,11 +26,17 @@ from xraykit.tasks import check_binary
 N_BINS = 15
 
 __all__ = [
-    "TemperatureScaler", "apply_temperature", "expected_calibration_error", "logit",
-    "reliability_curve",
+    "TemperatureBoundWarning", "TemperatureScaler", "apply_temperature",
+    "expected_calibration_error", "logit", "reliability_curve",
 ]
 
 _EPS = 1e-7
+#: How close (in log T) the search's result must be to a bound to count as stopped there.
+_AT_BOUND_LOG_TOL = 1e-3
+
+
+class TemperatureBoundWarning(UserWarning):
+    """A temperature fit stopped at the edge of its search range: no minimum was found inside."""
 
 
 def logit(p) -> np.ndarray:
@@ -117,27 +125,52 @@ class TemperatureScaler:
         scaler = TemperatureScaler().fit(y_val, model.predict(x_val))
         p_test = scaler.transform(model.predict(x_test))
 
+    A fit whose search ends at an edge of ``bounds`` has found no minimum inside the range:
+    the likelihood keeps improving towards ``T -> inf`` (every probability pushed towards 0.5:
+    the scores' log-odds carry little information on the probability scale, or sit on the wrong
+    side of 0.5 for the labels' prevalence, a shift that a temperature cannot undo) or towards
+    ``T -> 0`` (validation scores that separate the classes perfectly). Such a temperature is
+    not a calibration, so it is not applied: ``temperature`` stays 1, ``at_bound`` says which
+    edge was hit, ``temperature_found`` keeps the edge value, and ``on_bound`` decides how loud
+    this is.
+
     Args:
         from_logits: The inputs are logits rather than probabilities.
         mode: ``"sigmoid"`` (binary and multilabel: each column on its own, one shared
             temperature), ``"softmax"`` (multiclass, probability rows summing to 1) or
             ``"auto"`` (softmax when labels are class indices and there are several columns).
         bounds: Search range of the temperature.
+        on_bound: What a fit that stops at an edge of ``bounds`` does: ``"warn"`` (keep
+            ``T = 1`` and issue a :class:`TemperatureBoundWarning`), ``"ignore"`` (keep
+            ``T = 1`` quietly: the caller reads ``at_bound``) or ``"raise"`` (``ValueError``).
 
     Attributes:
-        temperature: The fitted temperature (1.0 before fitting).
+        temperature: The temperature :meth:`transform` applies (1.0 before fitting, and after
+            a fit that stopped at a bound).
+        temperature_found: Where the search ended (equal to ``temperature`` unless
+            ``at_bound``).
+        at_bound: ``None``, or ``"lower"`` / ``"upper"``: the edge of ``bounds`` the search
+            stopped at.
         nll_before, nll_after: Mean negative log-likelihood on the fitting data at ``T = 1``
-            and at the fitted ``T``.
+            and at the applied ``temperature``.
     """
 
     def __init__(self, from_logits: bool = False, mode: str = "auto",
-                 bounds: tuple[float, float] = (0.05, 20.0)):
+                 bounds: tuple[float, float] = (0.05, 20.0), on_bound: str = "warn"):
         if mode not in ("auto", "sigmoid", "softmax"):
             raise ValueError(f"mode must be 'auto', 'sigmoid' or 'softmax', not {mode!r}.")
+        if on_bound not in ("warn", "ignore", "raise"):
+            raise ValueError(f"on_bound must be 'warn', 'ignore' or 'raise', not {on_bound!r}.")
+        if not 0 < bounds[0] < 1 < bounds[1]:
+            raise ValueError(f"bounds must satisfy 0 < low < 1 < high (T = 1, no scaling, must "
+                             f"be a candidate), got {bounds}.")
         self.from_logits = from_logits
         self.mode = mode
         self.bounds = bounds
+        self.on_bound = on_bound
         self.temperature = 1.0
+        self.temperature_found = float("nan")
+        self.at_bound = None
         self.nll_before = float("nan")
         self.nll_after = float("nan")
         self._fitted_mode = None
@@ -181,7 +214,8 @@ class TemperatureScaler:
             ``self``, fitted.
 
         Raises:
-            ValueError: For mismatched shapes or labels of a single class.
+            ValueError: For mismatched shapes or labels of a single class, or (with
+                ``on_bound="raise"``) a search that stopped at an edge of ``bounds``.
         """
         from scipy.optimize import minimize_scalar
 
@@ -200,11 +234,34 @@ class TemperatureScaler:
         result = minimize_scalar(lambda s: self._nll(z, y, np.exp(s), mode),
                                  bounds=(log_lo, log_hi), method="bounded",
                                  options={"xatol": 1e-5})
-        self.temperature = float(np.exp(result.x))
+        self.temperature_found = float(np.exp(result.x))
+        self.at_bound = ("lower" if result.x - log_lo < _AT_BOUND_LOG_TOL else
+                         "upper" if log_hi - result.x < _AT_BOUND_LOG_TOL else None)
+        self.temperature = 1.0 if self.at_bound else self.temperature_found
         self.nll_before = self._nll(z, y, 1.0, mode)
         self.nll_after = self._nll(z, y, self.temperature, mode)
         self._fitted_mode = mode
+        if self.at_bound:
+            message = self._bound_message()
+            if self.on_bound == "raise":
+                raise ValueError(message)
+            if self.on_bound == "warn":
+                warnings.warn(message, TemperatureBoundWarning, stacklevel=2)
         return self
+
+    def _bound_message(self) -> str:
+        edge = self.bounds[1] if self.at_bound == "upper" else self.bounds[0]
+        why = ("the likelihood keeps improving as T grows, i.e. as every probability is "
+               "pushed towards 0.5: the scores' log-odds carry little information on the "
+               "probability scale, or sit on the wrong side of 0.5 for the labels (a shift, "
+               "which a temperature cannot undo: try a scale and a bias, Platt scaling, or a "
+               "better-trained model)"
+               if self.at_bound == "upper" else
+               "the likelihood keeps improving as T shrinks: the fitting scores separate the "
+               "classes (almost) perfectly, so any sharpening looks better on them (fit on "
+               "more, or more representative, validation data)")
+        return (f"The temperature search stopped at its {self.at_bound} bound T = {edge:g}: "
+                f"{why}. The scaler keeps T = 1 (scores unchanged).")
 
     def transform(self, scores) -> np.ndarray:
         """Applies the fitted temperature.
@@ -226,8 +283,14 @@ class TemperatureScaler:
         return self.fit(y_true, scores).transform(scores)
 
     def __repr__(self) -> str:
-        return (f"TemperatureScaler(temperature={self.temperature:.3f}, "
-                f"nll {self.nll_before:.4f} -> {self.nll_after:.4f})")
+        if self._fitted_mode is None:
+            return f"TemperatureScaler(not fitted, bounds={self.bounds[0]:g}..{self.bounds[1]:g})"
+        if self.at_bound:
+            edge = self.bounds[1] if self.at_bound == "upper" else self.bounds[0]
+            return (f"TemperatureScaler(T=1, not fitted: the search stopped at its "
+                    f"{self.at_bound} bound {edge:g}; NLL {self.nll_before:.3f})")
+        return (f"TemperatureScaler(T={self.temperature:.3g}, "
+                f"NLL {self.nll_before:.3f} -> {self.nll_after:.3f})")
 
 
 def apply_temperature(probabilities, temperature: float, mode: str = "sigmoid") -> np.ndarray:

@@ -85,7 +85,9 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
     Returns:
         ``auc`` (ROC AUC), ``ap`` (average precision), ``accuracy``, ``sensitivity`` (recall,
         TPR), ``specificity`` (TNR), ``precision`` (PPV), ``npv``, ``f1``, ``tp``, ``fp``,
-        ``tn``, ``fn``, ``threshold``, ``n``. AUC and AP are NaN when only one class is present.
+        ``tn``, ``fn``, ``threshold``, ``n``. AUC and AP are NaN when only one class is present,
+        a rate is NaN when its denominator is 0 (PPV with no image predicted positive):
+        :func:`metric_text` and :func:`why_undefined` say why.
 
     Raises:
         ValueError: On mismatched sizes, non-binary labels or NaN scores
@@ -117,6 +119,66 @@ def _threshold_metrics(y_true, y_score, threshold: float) -> dict[str, float]:
         "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
         "threshold": float(threshold), "n": int(len(y_true)),
     }
+
+
+#: Why a rate of :func:`binary_metrics` is undefined: the count its denominator is made of.
+_UNDEFINED = {
+    "sensitivity": ("tp", "fn", "no positive image"),
+    "specificity": ("tn", "fp", "no negative image"),
+    "precision": ("tp", "fp", "no image predicted positive"),
+    "npv": ("tn", "fn", "no image predicted negative"),
+    "accuracy": ("tp", "tn", "no image"),
+}
+
+
+def why_undefined(metrics: dict, name: str) -> str | None:
+    """Says why a metric of :func:`binary_metrics` is NaN, or ``None`` when it is defined.
+
+    Args:
+        metrics: A dict from :func:`binary_metrics` (it holds the confusion counts).
+        name: A metric in it, e.g. ``"precision"`` (PPV).
+
+    Returns:
+        A short reason such as ``"no image predicted positive"`` (PPV's denominator
+        TP + FP is 0), ``"one class only"`` (AUC, AP), or ``None``.
+
+    Raises:
+        KeyError: If ``name`` is not in ``metrics``.
+    """
+    value = metrics[name]
+    if not (isinstance(value, float) and np.isnan(value)):
+        return None
+    if name in ("auc", "ap"):
+        return "one class only"
+    if name in _UNDEFINED:
+        a, b, reason = _UNDEFINED[name]
+        if name == "accuracy":
+            return reason if metrics["n"] == 0 else None
+        return reason if metrics[a] + metrics[b] == 0 else None
+    return None
+
+
+def metric_text(metrics: dict, name: str, digits: int = 3) -> str:
+    """A metric of :func:`binary_metrics` for a table or a title: rounded, or why undefined.
+
+    Args:
+        metrics: A dict from :func:`binary_metrics`.
+        name: The metric, e.g. ``"precision"``.
+        digits: Decimals shown.
+
+    Returns:
+        ``"0.812"``, or ``"undefined (no image predicted positive)"`` instead of ``nan``.
+
+    Example:
+        >>> m = binary_metrics([0, 1, 1], [0.1, 0.2, 0.3], threshold=0.9)
+        >>> metric_text(m, "precision")
+        'undefined (no image predicted positive)'
+    """
+    reason = why_undefined(metrics, name)
+    if reason is not None:
+        return f"undefined ({reason})"
+    value = metrics[name]
+    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
 
 
 def choose_threshold(y_true, y_score, method: str = "youden", target: float = 0.9) -> float:

@@ -237,7 +237,7 @@ def plot_threshold(y_true, y_score, threshold: float = 0.5,
     Returns:
         The matplotlib Figure (histograms left, confusion matrix right).
     """
-    from xraykit.evaluation import binary_metrics
+    from xraykit.evaluation import binary_metrics, metric_text
 
     y = np.asarray(y_true).reshape(-1).astype(int)
     s = np.asarray(y_score, dtype=np.float64).reshape(-1)
@@ -250,9 +250,12 @@ def plot_threshold(y_true, y_score, threshold: float = 0.5,
     ax_h.axvline(threshold, color="k", lw=2, label=f"threshold {threshold:.2f}")
     ax_h.set_xlabel("score")
     ax_h.set_ylabel("images")
-    ax_h.legend(fontsize=8)
-    ax_h.set_title(f"sensitivity {m['sensitivity']:.2f}   specificity {m['specificity']:.2f}   "
-                   f"PPV {m['precision']:.2f}   NPV {m['npv']:.2f}", fontsize=9)
+    ax_h.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3,
+                frameon=False)  # under the axis, off the bars
+    rates = [f"{label} {metric_text(m, key, 2)}" for label, key in (
+        ("sensitivity", "sensitivity"), ("specificity", "specificity"), ("PPV", "precision"),
+        ("NPV", "npv"))]
+    ax_h.set_title("   ".join(rates), fontsize=9)
     plot_confusion(y, s, threshold, class_names=class_names, normalize=True, ax=ax_c)
     fig.tight_layout()
     return fig

@@ -7,10 +7,35 @@ import numpy as np
 from xraykit.plotting._figure import as_image, panel_grid
 from xraykit.plotting.images import draw_overlay
 
+#: Label of the colorbar next to Grad-CAM overlays (each map is scaled to its own peak).
+HEATMAP_LABEL = "map value (1 = this image's peak)"
+
+
+def add_heatmap_colorbar(fig, cmap: str = "jet", label: str = HEATMAP_LABEL) -> None:
+    """Adds one colorbar for [0, 1] heatmaps at the right edge of a laid-out figure.
+
+    Call it after ``tight_layout``: it makes room on the right and draws the bar there.
+
+    Args:
+        fig: The matplotlib Figure holding the overlays.
+        cmap: Colormap of the heatmaps.
+        label: Colorbar label.
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    width = fig.get_figwidth()
+    right = 1 - 1.0 / width  # about an inch for the bar and its label
+    fig.subplots_adjust(right=right)
+    cax = fig.add_axes((right + 0.15 / width, 0.15, 0.12 / width, 0.7))
+    bar = fig.colorbar(ScalarMappable(Normalize(0.0, 1.0), cmap), cax=cax)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=8)
+
 
 def plot_grad_cam(images, heatmaps, titles=None, alpha: float = 0.45, cols: int | None = None,
-                  cmap: str = "jet", show_image: bool = False, panel_size: float = 2.2,
-                  suptitle: str | None = None):
+                  cmap: str = "jet", show_image: bool = False, panel_size: float = 2.6,
+                  suptitle: str | None = None, colorbar: str | None = HEATMAP_LABEL):
     """Grad-CAM (or any [0, 1]) heatmaps over their radiographs.
 
     Args:
@@ -23,6 +48,7 @@ def plot_grad_cam(images, heatmaps, titles=None, alpha: float = 0.45, cols: int 
         show_image: Also show each plain image to the left of its overlay.
         panel_size: Inches per panel.
         suptitle: Figure title.
+        colorbar: Label of the heatmap's colorbar (``None``: no colorbar).
 
     Returns:
         The matplotlib Figure.
@@ -53,11 +79,13 @@ def plot_grad_cam(images, heatmaps, titles=None, alpha: float = 0.45, cols: int 
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    if colorbar:
+        add_heatmap_colorbar(fig, cmap, colorbar)
     return fig
 
 
 def plot_errors(images, y_true, y_score, threshold: float = 0.5, n: int = 6, heatmaps=None,
-                class_names=("normal", "pneumonia"), panel_size: float = 2.0):
+                class_names=("normal", "pneumonia"), panel_size: float = 2.4):
     """The most confident mistakes: false positives (top row) and false negatives (bottom row).
 
     False positives are the negatives with the highest scores, false negatives the positives
@@ -69,7 +97,8 @@ def plot_errors(images, y_true, y_score, threshold: float = 0.5, n: int = 6, hea
         y_score: Scores of the positive class.
         threshold: Decision threshold (``score >= threshold`` is positive).
         n: Most mistakes shown per row.
-        heatmaps: Optional ``(N, H, W)`` Grad-CAM maps drawn over the images.
+        heatmaps: Optional ``(N, H, W)`` Grad-CAM maps drawn over the images (with a
+            colorbar).
         class_names: Names of class 0 and 1.
         panel_size: Inches per panel.
 
@@ -111,4 +140,6 @@ def plot_errors(images, y_true, y_score, threshold: float = 0.5, n: int = 6, hea
     fig.suptitle(f"Most confident errors at threshold {threshold:.2f}: top: false positives, "
                  "bottom: false negatives", fontsize=10)
     fig.tight_layout()
+    if heatmaps is not None:
+        add_heatmap_colorbar(fig)
     return fig

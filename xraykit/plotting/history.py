@@ -165,9 +165,11 @@ def plot_train_vs_val(histories: dict, metric: str = "auc", cols: int = 4,
         _draw_train_val(ax, read_history(histories[name]), metric)
         ax.set_title(name, fontsize=10)
     axes[0, 0].set_ylabel(metric)
-    axes[0, 0].legend(fontsize=8)
     if ylim is not None:
         axes[0, 0].set_ylim(*ylim)
     fig.suptitle(f"Train vs validation {metric} (dotted: best validation epoch)")
     fig.tight_layout()
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8,
+               frameon=False)  # under the panels, off the curves
+    fig.subplots_adjust(bottom=fig.subplotpars.bottom + 0.4 / fig.get_figheight())
     return fig

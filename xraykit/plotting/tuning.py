@@ -11,6 +11,13 @@ _NOT_PARAMS = ("trial_id", "status", "score", "best_step", "seconds", "tuner_id"
                "epochs_trained")
 
 
+def _label(value) -> str:
+    """A hyperparameter value as a short tick label (3 significant digits for numbers)."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
 def _best_so_far(scores, direction: str = "max") -> np.ndarray:
     """Best objective after each trial; failed trials (NaN) keep the previous best."""
     values = np.asarray(scores, dtype=np.float64)
@@ -83,11 +90,17 @@ def plot_hyperparameter_effects(frame, params=None, objective: str = "score", co
         if numeric and values.nunique() > 4:
             ax.scatter(values.astype(float), scores, color="tab:blue")
             if name in _LOG_SCALE_PARAMS and (values.dropna().astype(float) > 0).all():
+                from matplotlib.ticker import NullFormatter
+
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: no overlapping labels
+            ax.tick_params(axis="x", labelsize=8)
         else:
-            labels = sorted(values.dropna().astype(str).unique())
-            for i, label in enumerate(labels):
-                chosen = scores[(values.astype(str) == label).to_numpy()]
+            known = values.dropna()
+            order = sorted(known.unique(), key=float if numeric else str)
+            labels = [_label(v) for v in order]
+            for i, value in enumerate(order):
+                chosen = scores[(values == value).to_numpy()]
                 ax.scatter(i + rng.uniform(-0.12, 0.12, len(chosen)), chosen, color="tab:blue",
                            alpha=0.8)
                 if len(chosen):
@@ -130,11 +143,12 @@ def plot_tuner_comparison(frames: dict, objective: str = "score", direction: str
     for ax in axes[:2]:
         ax.set_ylabel("best validation AUC so far" if objective == "score" else objective)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     axes[2].bar(list(totals), list(totals.values()), color="tab:gray")
     axes[2].set_ylabel(f"total {unit}")
     axes[2].set_title("training spent")
     axes[0].set_title("best vs trials")
     axes[1].set_title(f"best vs {unit}")
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(frames),
+               fontsize=9, frameon=False)  # one legend for both panels, off the curves
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
