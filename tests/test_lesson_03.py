@@ -109,6 +109,23 @@ def test_focal_bce_is_keras_and_xraykit(lesson, labels_and_logits, from_logits, 
                                    rtol=1e-6)
 
 
+def test_focal_bce_from_logits_is_exact_where_keras_focal_depends_on_the_backend(lesson):
+    """Keras' focal loss with from_logits=True is exact on TensorFlow only, as the lesson says.
+
+    It applies the sigmoid, then the clipped probability form; TensorFlow recovers the logit
+    from the sigmoid's output, JAX and torch do not.
+    """
+    z = np.array([[5.0], [40.0]], np.float32)
+    y = np.zeros_like(z)
+    _, ours = value_and_grad(lambda t: ops.sum(lesson.focal_bce(y, t, 2.0, from_logits=True)), z)
+    np.testing.assert_allclose(ours[1], 1.0, rtol=1e-5)
+    keras_focal = keras.losses.BinaryFocalCrossentropy(gamma=2.0, from_logits=True, reduction="sum")
+    _, theirs = value_and_grad(lambda t: keras_focal(y, t), z)
+    np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-4)   # unsaturated: the same
+    expected = 1.0 if keras.backend.backend() == "tensorflow" else 0.0
+    np.testing.assert_allclose(theirs[1], expected, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def multilabel_batch(small_data):
     """Hidden labels (NaN and -1, three rows all unknown) and logits for real radiographs."""
