@@ -239,6 +239,8 @@ def test_plot_calibration_uses_sklearns_curve_and_xraykits_ece(scored):
         np.testing.assert_allclose(line.get_xdata(), mean)
         np.testing.assert_allclose(line.get_ydata(), frac)
     assert sum(p.get_height() for p in fig.axes[1].patches) == 2 * len(y)
+    fig.canvas.draw()  # the legend sits beside the diagram, where no curve runs
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
 
 
 # ---- explanations ----

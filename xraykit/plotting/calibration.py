@@ -31,7 +31,7 @@ def plot_calibration(y_true, scores, n_bins: int | None = None):
     runs = scores if isinstance(scores, dict) else {"model": scores}
     labels = np.asarray(y_true, dtype=np.float64).reshape(-1)
     known = ~np.isnan(labels)
-    fig, (ax, hist) = pyplot().subplots(2, 1, figsize=(5, 6.2), sharex=True,
+    fig, (ax, hist) = pyplot().subplots(2, 1, figsize=(7.8, 6.2), sharex=True,
                                         gridspec_kw={"height_ratios": [3, 1]})
     for i, (name, score) in enumerate(runs.items()):
         ece = expected_calibration_error(y_true, score, n_bins=n_bins)  # validates the inputs
@@ -47,7 +47,8 @@ def plot_calibration(y_true, scores, n_bins: int | None = None):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    # Beside the diagram, off the curves.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     hist.set_xlabel("predicted probability")
     hist.set_ylabel("images")
     fig.tight_layout()
