@@ -208,6 +208,27 @@ def test_paired_bootstrap_ci_of_an_auc_difference():
                                                            abs=1e-9)
 
 
+def test_bootstrap_auc_is_sklearns_auc_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from xraykit.evaluation import _METRICS
+
+    rng = np.random.default_rng(3)
+    for n in (5, 40, 400):
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        s = np.round(rng.random(n), 1)  # many ties
+        assert _METRICS["auc"](y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    with pytest.raises(ValueError, match="both classes"):
+        _METRICS["auc"]([1, 1], [0.2, 0.3])
+    # The bootstrap with the rank AUC gives sklearn's interval, resample for resample.
+    y, s = rng.integers(0, 2, 200), rng.random(200)
+    ours = bootstrap_ci(y, s, "auc", n_boot=100, seed=4)
+    theirs = bootstrap_ci(y, s, roc_auc_score, n_boot=100, seed=4)
+    for key in ("value", "low", "high", "std"):
+        assert ours[key] == pytest.approx(theirs[key], abs=1e-12)
+
+
 def test_paired_bootstrap_ci_bad_input():
     y = np.array([0, 1, 0, 1, np.nan])
     s = np.array([0.1, 0.9, 0.2, 0.8, 0.5])

@@ -7,20 +7,25 @@ logits of a CNN for real radiographs, and check them against ``keras.losses`` an
 versions the rest of the course uses (``get_loss``, ``prior_logit``, ``build_model``).
 """
 
+import json
+import re
+
 import keras
 import numpy as np
 import pytest
 from keras import ops
 
 from tests.lesson_code import lesson_definitions
-from xraykit import losses
+from xraykit import course, losses
 from xraykit.autodiff import value_and_grad
 from xraykit.models import build_model
+
+LESSON = "03"
 
 
 @pytest.fixture(scope="module")
 def lesson():
-    return lesson_definitions("03")
+    return lesson_definitions(LESSON)
 
 
 def _np(x):
@@ -109,6 +114,23 @@ def test_focal_bce_is_keras_and_xraykit(lesson, labels_and_logits, from_logits, 
                                    rtol=1e-6)
 
 
+def test_focal_bce_from_logits_is_exact_where_keras_focal_depends_on_the_backend(lesson):
+    """Keras' focal loss with from_logits=True is exact on TensorFlow only, as the lesson says.
+
+    It applies the sigmoid, then the clipped probability form; TensorFlow recovers the logit
+    from the sigmoid's output, JAX and torch do not.
+    """
+    z = np.array([[5.0], [40.0]], np.float32)
+    y = np.zeros_like(z)
+    _, ours = value_and_grad(lambda t: ops.sum(lesson.focal_bce(y, t, 2.0, from_logits=True)), z)
+    np.testing.assert_allclose(ours[1], 1.0, rtol=1e-5)
+    keras_focal = keras.losses.BinaryFocalCrossentropy(gamma=2.0, from_logits=True, reduction="sum")
+    _, theirs = value_and_grad(lambda t: keras_focal(y, t), z)
+    np.testing.assert_allclose(theirs[0], ours[0], rtol=1e-4)   # unsaturated: the same
+    expected = 1.0 if keras.backend.backend() == "tensorflow" else 0.0
+    np.testing.assert_allclose(theirs[1], expected, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def multilabel_batch(small_data):
     """Hidden labels (NaN and -1, three rows all unknown) and logits for real radiographs."""
@@ -188,3 +210,28 @@ def test_build_cnn_is_build_model_logits_with_output_bias(lesson, small_data, nu
                                rtol=1e-5, atol=1e-6)
     # Without output_bias the bias starts at zero, as before.
     assert build_model("small_cnn", width=4, depth=2).get_layer("logits").get_weights()[1] == 0.0
+
+
+def test_every_exercise_is_followed_by_a_hidden_solution():
+    """Each exercise has a solution before the next one.
+
+    A solution is a runnable cell tagged ``solution``, collapsed with its output hidden, or a
+    ``<details>`` answer in the exercise's markdown.
+    """
+    cells = json.loads(course.find_notebooks(only=[LESSON])[0].read_text("utf-8"))["cells"]
+    start = next(i for i, c in enumerate(cells) if "## Exercises" in "".join(c["source"]))
+    exercises, answered = [], set()
+    for cell in cells[start:]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            for number, rest in re.findall(r"\*\*(\d+)\.\*\*(.*?)(?=\*\*\d+\.\*\*|## References|$)",
+                                           text, flags=re.S):
+                exercises.append(number)
+                if "<details><summary>Answer</summary>" in rest:
+                    answered.add(number)
+        elif "solution" in cell["metadata"].get("tags", []):
+            assert cell["metadata"]["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
+            assert exercises, "a solution before any exercise"
+            answered.add(exercises[-1])
+    assert exercises == [str(i) for i in range(1, len(exercises) + 1)] and len(exercises) >= 5
+    assert answered == set(exercises), f"exercises without a solution: {set(exercises) - answered}"

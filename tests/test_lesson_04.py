@@ -1,14 +1,17 @@
 """Lesson 4's own code (its ``definition`` cells) agrees with xraykit.optimizers.
 
 The notebook builds the optimizers and schedules with plain ``keras.optimizers``, writes momentum
-and Adam in NumPy, the learning-rate range test as a ``keras.callbacks.Callback`` and the
-training loop of its comparisons; ``xraykit.optimizers`` (``make_optimizer``, ``make_schedule``,
+and Adam in NumPy, derives momentum's effective step and Adam's bias correction, writes the
+learning-rate range test as a ``keras.callbacks.Callback`` and the training loop of its
+comparisons; ``xraykit.optimizers`` (``make_optimizer``, ``make_schedule``,
 ``optimizer_trajectory``, ``lr_range_test``) is what the rest of the course calls. These tests
 run the notebook's definitions against those helpers, on the real PneumoniaMNIST when
 ../shared/data is there.
 """
 
+import json
 import math
+import re
 import types
 
 import keras
@@ -16,13 +19,15 @@ import numpy as np
 import pytest
 
 from tests.lesson_code import lesson_definitions
-from xraykit import optimizers
+from xraykit import course, optimizers
 from xraykit.models import build_model
+
+LESSON = "04"
 
 
 @pytest.fixture(scope="module")
 def lesson():
-    return lesson_definitions("04")
+    return lesson_definitions(LESSON)
 
 
 def test_course_optimizers_are_make_optimizer(lesson):
@@ -51,6 +56,69 @@ def test_numpy_update_rules_follow_keras(lesson, surface, start):
     other = lesson.momentum_path(lesson.bowl_gradient, start, 0.01, momentum=0.5, steps=40)
     assert not np.allclose(other, optimizers.optimizer_trajectory(
         "momentum", surface, start=start, steps=40, learning_rate=0.01), atol=1e-2)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9, 0.99])
+def test_momentum_is_a_leaky_average_with_effective_step(lesson, momentum):
+    lr, steps = 0.01, 40
+    # Any gradients: the velocity is -lr * sum_k momentum**k * g_(t-k).
+    gradients = np.random.default_rng(0).normal(size=(steps, 3))
+    v = lesson.momentum_velocities(gradients, lr, momentum)
+    for t in (1, 7, steps):
+        expected = -lr * sum(momentum**k * gradients[t - 1 - k] for k in range(t))
+        np.testing.assert_allclose(v[t - 1], expected, rtol=1e-10, atol=1e-15)
+    # A constant gradient: the closed form, tending to lr / (1 - momentum).
+    t = np.arange(1, 2001)
+    slope = lesson.momentum_velocities(np.ones((len(t), 1)), lr, momentum)[:, 0]
+    np.testing.assert_allclose(slope, lesson.momentum_step_on_a_slope(lr, momentum, t), rtol=1e-9)
+    np.testing.assert_allclose(slope[-1], -lr / (1 - momentum), rtol=1e-6)
+
+
+def test_keras_sgd_momentum_reaches_the_effective_step(lesson):
+    c, lr, mu, steps = -2.0, 0.02, 0.9, 120
+    w = keras.Variable(np.zeros(1, "float32"))
+    sgd = keras.optimizers.SGD(learning_rate=lr, momentum=mu)
+    positions = [0.0]
+    for _ in range(steps):
+        sgd.apply_gradients([(keras.ops.convert_to_tensor(np.array([c], "float32")), w)])
+        positions.append(float(keras.ops.convert_to_numpy(w.value)[0]))
+    moved = np.diff(positions)
+    np.testing.assert_allclose(
+        moved, c * lesson.momentum_step_on_a_slope(lr, mu, np.arange(1, steps + 1)), rtol=1e-4)
+    np.testing.assert_allclose(moved[-1], -lr * c / (1 - mu), rtol=1e-4)
+    # Without momentum the step stays lr * c: the effective step is momentum's doing.
+    assert abs(moved[-1]) > 9 * lr * abs(c)
+
+
+def test_adam_bias_correction_steps(lesson):
+    beta_1, beta_2 = 0.9, 0.999
+    t = np.arange(1, 101)
+    corrected = lesson.adam_steps_on_a_slope(len(t), learning_rate=1.0, gradient=3.0)
+    np.testing.assert_allclose(corrected, 1.0, rtol=1e-12)
+    only_m = lesson.adam_steps_on_a_slope(len(t), correct_m=False)
+    np.testing.assert_allclose(only_m, 1 - beta_1**t, rtol=1e-12)   # tiny first steps
+    neither = lesson.adam_steps_on_a_slope(len(t), correct_m=False, correct_v=False)
+    np.testing.assert_allclose(neither, (1 - beta_1**t) / np.sqrt(1 - beta_2**t), rtol=1e-12)
+    assert neither[0] > 3 and neither.max() > 6 and neither[-1] > 1   # too large
+
+
+def test_keras_adam_first_steps_are_the_corrected_ones(lesson):
+    lr, beta_2, eps = 1e-3, 0.999, 1e-7
+    gradients = np.array([1e-4, 0.02, -1.0, 50.0], "float32")
+    w, adam = keras.Variable(np.zeros(4, "float32")), keras.optimizers.Adam(learning_rate=lr)
+    before = np.zeros(4)
+    for t in range(1, 6):
+        adam.apply_gradients([(keras.ops.convert_to_tensor(gradients), w)])
+        now = keras.ops.convert_to_numpy(w.value).astype(np.float64)
+        # Keras adds eps to the uncorrected sqrt(v): the paper's eps divided by sqrt(1 - beta_2**t).
+        expected = np.array([lesson.adam_steps_on_a_slope(
+            t, learning_rate=lr, gradient=abs(float(g)), epsilon=eps / np.sqrt(1 - beta_2**t))[-1]
+            for g in gradients])
+        np.testing.assert_allclose(now - before, -np.sign(gradients) * expected, rtol=2e-3)
+        before = now
+    # The smallest gradient shows eps: its step is visibly below lr; the others are lr.
+    assert abs(before[0]) < 0.99 * 5 * lr
+    np.testing.assert_allclose(np.abs(before[1:]), 5 * lr, rtol=2e-3)
 
 
 def test_weight_decay_is_decoupled(lesson):
@@ -177,3 +245,28 @@ def test_train_and_score_trains_the_lesson_network(lesson, small_data):
     assert scores.shape == (64,) and np.all((scores >= 0) & (scores <= 1))
     assert {"loss", "auc", "val_loss", "val_auc"} <= set(history.history)
     assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
+
+
+def test_every_exercise_is_followed_by_a_hidden_solution():
+    """Each exercise has a solution before the next one.
+
+    A solution is a runnable cell tagged ``solution``, collapsed with its output hidden, or a
+    ``<details>`` answer in the exercise's markdown.
+    """
+    cells = json.loads(course.find_notebooks(only=[LESSON])[0].read_text("utf-8"))["cells"]
+    start = next(i for i, c in enumerate(cells) if "## Exercises" in "".join(c["source"]))
+    exercises, answered = [], set()
+    for cell in cells[start:]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            for number, rest in re.findall(r"\*\*(\d+)\.\*\*(.*?)(?=\*\*\d+\.\*\*|## References|$)",
+                                           text, flags=re.S):
+                exercises.append(number)
+                if "<details><summary>Answer</summary>" in rest:
+                    answered.add(number)
+        elif "solution" in cell["metadata"].get("tags", []):
+            assert cell["metadata"]["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
+            assert exercises, "a solution before any exercise"
+            answered.add(exercises[-1])
+    assert exercises == [str(i) for i in range(1, len(exercises) + 1)] and len(exercises) >= 5
+    assert answered == set(exercises), f"exercises without a solution: {set(exercises) - answered}"

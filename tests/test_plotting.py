@@ -133,6 +133,10 @@ def test_plot_histories_and_train_vs_val():
     assert [ax.get_title() for ax in fig.axes] == ["loss", "val_auc"]
     assert fig.axes[0].get_yscale() == "log" and fig.axes[1].get_yscale() == "linear"
     np.testing.assert_allclose(_line(fig.axes[1], "b").get_ydata(), runs["b"]["val_auc"])
+    legend = fig.axes[1].get_legend()   # beside the last panel, not over a curve
+    assert legend is not None and fig.axes[0].get_legend() is None
+    fig.canvas.draw()
+    assert legend.get_window_extent().x0 >= fig.axes[1].get_window_extent().x1
     with pytest.raises(ValueError, match="one metric"):
         plotting.plot_histories(runs, metrics=("loss", "val_auc"), ax=plt.subplots()[1])
     fig = plotting.plot_train_vs_val({**runs, "c": runs["a"]}, metric="auc", cols=2)
@@ -235,6 +239,8 @@ def test_plot_calibration_uses_sklearns_curve_and_xraykits_ece(scored):
         np.testing.assert_allclose(line.get_xdata(), mean)
         np.testing.assert_allclose(line.get_ydata(), frac)
     assert sum(p.get_height() for p in fig.axes[1].patches) == 2 * len(y)
+    fig.canvas.draw()  # the legend sits beside the diagram, where no curve runs
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
 
 
 # ---- explanations ----

@@ -288,8 +288,26 @@ def multilabel_auc(y_true, y_score, class_names=None) -> dict[str, float]:
     return aucs
 
 
+def _rank_auc(y_true, y_score) -> float:
+    """ROC AUC as the normalised Mann-Whitney rank sum (ties count 1/2): sklearn's value, faster.
+
+    A bootstrap computes the AUC thousands of times, and ``sklearn.metrics.roc_auc_score``
+    spends most of its time validating its input; this form sorts once
+    (``scipy.stats.rankdata``) and gives the same number.
+    """
+    from scipy.stats import rankdata
+
+    positive = np.asarray(y_true).ravel() == 1
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("ROC AUC needs both classes among the labels.")
+    ranks = rankdata(np.asarray(y_score, dtype=np.float64).ravel())
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 _METRICS: dict[str, Callable] = {
-    "auc": lambda t, s: skm.roc_auc_score(t, s),
+    "auc": _rank_auc,
     "ap": lambda t, s: skm.average_precision_score(t, s),
 }
 

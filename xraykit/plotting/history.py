@@ -108,6 +108,8 @@ def plot_history(history, metrics=("loss", "auc"), title: str | None = None):
 def plot_histories(histories: dict, metrics="val_auc", log_loss: bool = False, ax=None):
     """Several runs compared per epoch: one panel per history key, one line per run.
 
+    On a figure of its own the legend sits beside the last panel, off the curves.
+
     Args:
         histories: ``{run name: anything read_history reads}``.
         metrics: A history key (``"val_auc"``) or several (``("loss", "val_loss")``).
@@ -124,6 +126,7 @@ def plot_histories(histories: dict, metrics="val_auc", log_loss: bool = False, a
     if ax is not None and len(metrics) != 1:
         raise ValueError(f"ax= takes one metric, got {metrics}; leave ax=None for one panel "
                          "per metric.")
+    own_figure = ax is None
     if ax is not None or len(metrics) == 1:
         fig, ax = figure_and_axes(ax, figsize=(6, 3.8))
         axes = [ax]
@@ -140,7 +143,10 @@ def plot_histories(histories: dict, metrics="val_auc", log_loss: bool = False, a
         if log_loss and "loss" in metric:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    if own_figure:  # beside the last panel, where no curve runs under it
+        axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    else:
+        axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
