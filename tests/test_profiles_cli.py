@@ -27,6 +27,12 @@ def test_auto_profile_follows_the_device(has_gpu, name, monkeypatch):
     assert get_profile(" AUTO ").name == name
 
 
+def test_pretrained_weights_are_tried_everywhere_but_smoke():
+    """The cpu profile tries ImageNet weights (lesson 2's linear probe); smoke never downloads."""
+    assert {name: p.pretrained for name, p in PROFILES.items()} == {
+        "smoke": False, "cpu": True, "gpu": True, "gpu-smoke": True}
+
+
 def test_gpu_smoke_takes_every_gpu_choice_at_smoke_sizes():
     gpu, smoke, gpu_smoke = (get_profile(n) for n in ("gpu", "smoke", "gpu-smoke"))
     sizes = ("max_train", "max_val", "max_test", "epochs", "tuner_trials", "tuner_epochs",

@@ -423,8 +423,11 @@ def set_trainable(model: keras.Model, backbone: bool = False,
         model: A model from :func:`build_model`.
         backbone: ``False`` freezes everything but the head (feature extraction); ``True``
             unfreezes it (fine-tuning; use a small learning rate, e.g. 1e-5).
-        freeze_batch_norm: When unfreezing, keep BatchNormalization layers frozen (they then
-            run in inference mode and keep their statistics), as the Keras guide recommends.
+        freeze_batch_norm: When unfreezing, keep BatchNormalization layers frozen: in Keras 3 a
+            frozen BN layer runs in inference mode (its moving statistics stay as they are, the
+            Keras transfer-learning guide's advice, which :func:`build_model` also follows by
+            calling a pretrained backbone with ``training=False``) and its scale and offset
+            (gamma, beta) stay fixed too, which goes beyond the guide (its example fine-tunes them).
 
     Returns:
         The same model, for chaining.
