@@ -211,3 +211,12 @@ def test_every_exercise_is_answered_and_every_experiment_by_code():
     assert all(answers.values()), answers
     for experiment in (4, 6, 7):  # "train it and see" exercises: a runnable solution
         assert "code" in answers[experiment]
+
+
+def test_occlusion_map_covers_every_pixel_when_the_stride_does_not_fit(lesson):
+    score = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="ones")
+    model = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.GlobalAveragePooling2D(),
+                              score])
+    images = np.full((1, 64, 64, 1), 0.5, np.float32)
+    heat = lesson.occlusion_map(model, images, patch=16, stride=7)  # 0, 7, ... 42: 48 is added
+    assert np.isfinite(heat).all() and (heat > 0).all()
