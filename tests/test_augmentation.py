@@ -115,6 +115,19 @@ def test_mixup_and_cutmix(small_data):
     assert same.all()
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixup_and_cutmix_under_a_mixed_policy(small_data, policy):
+    """The gpu profiles set a mixed policy globally; NumPy in, float32 NumPy out still."""
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        for mix in (aug.mixup, aug.cutmix):
+            mixed, soft = mix(small_data.x_train[:6], small_data.y_train[:6], seed=0)
+            assert mixed.dtype == soft.dtype == np.float32 and soft.shape == (6, 1)
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
 def test_optional_gridmask_and_migration_table():
     layer, reason = aug.gridmask_layer()
     assert (layer is None) == bool(reason)

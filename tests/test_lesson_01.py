@@ -111,3 +111,112 @@ def test_occlusion_map_finds_what_the_model_reads(lesson):
     heat = lesson.occlusion_map(model, images)
     assert heat.shape == (2, 28, 28)
     assert heat[:, :8, :8].mean() > 0 and np.allclose(heat[:, 20:, 20:], 0.0, atol=1e-6)
+
+
+def test_paired_splits_share_one_validation_set_and_differ_only_by_the_leak(lesson):
+    _, y, ids, _ = synthetic.patient_phantoms(40, 12, seed=3)
+    train_sets, val = lesson.paired_splits(y, ids, seed=0)
+    clean, leaky = train_sets["patient-level"], train_sets["image-level"]
+    assert len(clean) == len(leaky)  # the same amount of training data
+    for train in (clean, leaky):
+        assert len(np.intersect1d(train, val)) == 0  # no validation image is trained on
+    assert len(np.intersect1d(ids[clean], ids[val])) == 0
+    val_patients = np.unique(ids[val])
+    assert set(np.unique(ids[leaky])) >= set(val_patients)  # every validation patient leaks
+    # the leak is half of each validation patient's images; the rest of "image-level" is clean
+    leaked = leaky[np.isin(ids[leaky], val_patients)]
+    assert len(leaked) == len(val) and set(leaky) - set(leaked) <= set(clean)
+    # the same seed gives the same sets; another seed another split
+    again, val_again = lesson.paired_splits(y, ids, seed=0)
+    np.testing.assert_array_equal(val, val_again)
+    np.testing.assert_array_equal(leaky, again["image-level"])
+    assert not np.array_equal(val, lesson.paired_splits(y, ids, seed=1)[1])
+
+
+@pytest.mark.parametrize("size", [28, 64])
+def test_burn_marker_writes_the_letter_into_the_chosen_images_only(lesson, size):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0.2, 0.8, (6, size, size, 1)).astype(np.float32)
+    where = np.array([True, False, True, False, False, True])
+    original = images.copy()
+    out = lesson.burn_marker(images, where)
+    assert out.dtype == images.dtype and out.shape == images.shape
+    np.testing.assert_array_equal(images, original)  # a copy: the input is left as it was
+    rows, cols = lesson.marker_box(size)
+    inside = np.zeros((size, size), bool)
+    inside[rows, cols] = True
+    np.testing.assert_array_equal(out[~where], images[~where])  # unmarked images unchanged
+    np.testing.assert_array_equal(out[where][:, ~inside], images[where][:, ~inside])
+    scale = size // 28
+    for marked in out[where, rows, cols, 0]:
+        assert set(np.unique(marked)) == {0.0, 1.0}  # a black box and a white letter
+        assert marked.sum() == lesson.LETTER_L.sum() * scale**2
+        letter = marked[scale:-scale, scale:-scale]
+        np.testing.assert_array_equal(letter[::scale, ::scale], lesson.LETTER_L)
+    assert cols.stop <= size and rows.start >= 1  # inside the image, in the top-right corner
+    assert cols.start > size // 2 and rows.stop < size // 2
+
+
+def test_draw_markers_follows_the_rates_per_class(lesson):
+    y = np.r_[np.zeros(4000), np.ones(4000)].astype(np.int32)[:, None]
+    where = lesson.draw_markers(y, (0.05, 0.95), seed=0)
+    assert abs(where[:4000].mean() - 0.05) < 0.02 and abs(where[4000:].mean() - 0.95) < 0.02
+    np.testing.assert_array_equal(where, lesson.draw_markers(y, (0.05, 0.95), seed=0))
+    assert not lesson.draw_markers(y, (0.0, 0.0), seed=0).any()
+
+
+def test_small_cnn_predicts_float32_under_a_mixed_policy(lesson, six_images):
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = lesson.small_cnn((28, 28, 1), seed=0)
+        assert model.layers[-1].compute_dtype == "float32"
+        scores = lesson.predict(model, six_images)
+    finally:
+        keras.config.set_dtype_policy(policy)
+    assert scores.dtype == np.float32 and scores.shape == (6,)
+
+
+def exercise_answers(lesson: str) -> dict[int, set[str]]:
+    """For each numbered exercise, how it is answered before the next one: "code", "details"."""
+    import json
+    import re
+
+    from xraykit import course
+
+    cells = json.loads(course.find_notebooks(only=[lesson])[0].read_text(encoding="utf-8"))["cells"]
+    answers, current, started = {}, None, False
+    for cell in cells:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            started = started or "## Exercises" in text
+            if "## References" in text:
+                break
+            for line in text.splitlines() if started else []:
+                number = re.match(r"^(\d+)\. ", line)
+                if number:
+                    current = int(number.group(1))
+                    answers[current] = set()
+                elif "<details>" in line and current is not None:
+                    answers[current].add("details")
+        elif started and current is not None and "solution" in cell["metadata"].get("tags", []):
+            assert cell["metadata"]["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
+            answers[current].add("code")
+    return answers
+
+
+def test_every_exercise_is_answered_and_every_experiment_by_code():
+    answers = exercise_answers("01")
+    assert sorted(answers) == list(range(1, len(answers) + 1)) and len(answers) >= 7
+    assert all(answers.values()), answers
+    for experiment in (4, 6, 7):  # "train it and see" exercises: a runnable solution
+        assert "code" in answers[experiment]
+
+
+def test_occlusion_map_covers_every_pixel_when_the_stride_does_not_fit(lesson):
+    score = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="ones")
+    model = keras.Sequential([keras.Input((64, 64, 1)), keras.layers.GlobalAveragePooling2D(),
+                              score])
+    images = np.full((1, 64, 64, 1), 0.5, np.float32)
+    heat = lesson.occlusion_map(model, images, patch=16, stride=7)  # 0, 7, ... 42: 48 is added
+    assert np.isfinite(heat).all() and (heat > 0).all()

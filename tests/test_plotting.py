@@ -65,6 +65,9 @@ def test_plot_intensity_histograms(x, dicom_dir):
     fig = plotting.plot_intensity_histograms({"PNG (MNIST)": x, "DICOM": dcm}, layout="overlay")
     assert len(fig.axes) == 1
     assert _legend(fig.axes[0])[1] == f"DICOM (mean {dcm.mean():.2f}, std {dcm.std():.2f})"
+    fig.canvas.draw()  # the legend sits beside the histograms, not over them
+    legend, panel = fig.axes[0].get_legend().get_window_extent(), fig.axes[0].get_window_extent()
+    assert legend.x0 >= panel.x1
     fig = plotting.plot_intensity_histograms({"raw": x, "z": pp.zscore(x)}, density=False,
                                              bins=10)
     heights = [patch.get_height() for patch in fig.axes[0].patches]

@@ -46,6 +46,18 @@ def test_static_explorers_draw_the_windows_and_presets(dicom_dir, x, monkeypatch
     assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["none", "light", "medium", "heavy"]
 
 
+def test_static_explorers_are_shown_once(dicom_dir, x, small_data, monkeypatch):
+    """Closed in pyplot: the inline backend does not show them again after display(fig)."""
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("XRAYKIT_STATIC_WIDGETS", "1")
+    y = small_data.y_val[:40, 0]
+    for fig in (widgets.window_level_explorer(dicom_dir / "cr_mono1_10bit_chest_nometa.dcm"),
+                widgets.augmentation_explorer(x, n=2),
+                widgets.threshold_explorer(y, np.linspace(0, 1, len(y)), 0.5)):
+        assert fig.axes and not plt.fignum_exists(fig.number)
+
+
 def test_live_explorers_redraw_when_a_slider_moves(dicom_dir, x, shown):
     from xraykit.images import read_image
 

@@ -246,7 +246,9 @@ def mixup(images, labels, alpha: float = 0.2, seed: int = 0) -> tuple[np.ndarray
     Returns:
         ``(mixed_images, mixed_labels)`` as float32 NumPy arrays.
     """
-    return _mix(keras.layers.MixUp(alpha=alpha, seed=seed), images, labels)
+    # float32 whatever the global dtype policy: under a mixed policy MixUp would multiply bfloat16
+    # images by float32 weights, which TensorFlow refuses.
+    return _mix(keras.layers.MixUp(alpha=alpha, seed=seed, dtype="float32"), images, labels)
 
 
 def cutmix(images, labels, factor: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -261,7 +263,7 @@ def cutmix(images, labels, factor: float = 1.0, seed: int = 0) -> tuple[np.ndarr
     Returns:
         ``(mixed_images, mixed_labels)`` as float32 NumPy arrays.
     """
-    return _mix(keras.layers.CutMix(factor=factor, seed=seed), images, labels)
+    return _mix(keras.layers.CutMix(factor=factor, seed=seed, dtype="float32"), images, labels)
 
 
 def gridmask_layer(seed: int = 0, **kwargs) -> tuple[keras.layers.Layer | None, str]:

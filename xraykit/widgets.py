@@ -51,6 +51,18 @@ def _use_widgets(static: bool | None) -> bool:
     return live_kernel() if static is None else not static
 
 
+def _static(fig):
+    """Returns a static fallback figure closed in pyplot, so a notebook shows it once.
+
+    An open figure is shown by the inline backend at the end of the cell *and* again by
+    ``display(fig)`` (or as the cell's value); a closed one only where it is displayed.
+    """
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig
+
+
 # ---- lesson 1 ----
 
 
@@ -118,12 +130,11 @@ def window_level_explorer(path_or_image, center: float = 0.5, width: float = 1.0
     if not _use_widgets(static):
         from xraykit.plotting import plot_images
 
-        return plot_images([window(image, c, w) for c, w in STATIC_WINDOWS.values()],
-                           titles=[f"{label}\nC={c:.2f} W={w:.2f}"
-                                   for label, (c, w) in STATIC_WINDOWS.items()],
-                           cols=len(STATIC_WINDOWS), panel_size=3.0,
-                           suptitle=f"{name}: window/level (static view; run in Jupyter for "
-                                    "sliders)")
+        return _static(plot_images(
+            [window(image, c, w) for c, w in STATIC_WINDOWS.values()],
+            titles=[f"{label}\nC={c:.2f} W={w:.2f}" for label, (c, w) in STATIC_WINDOWS.items()],
+            cols=len(STATIC_WINDOWS), panel_size=3.0,
+            suptitle=f"{name}: window/level (static view; run in Jupyter for sliders)"))
 
     import ipywidgets as widgets
 
@@ -164,7 +175,8 @@ def augmentation_explorer(images, preset: str = "light", strength: float = 1.0, 
     image = arr[0] if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] != 1) else arr
 
     if not _use_widgets(static):
-        return plot_augmentation_presets(image, n=min(n, 6), seed=seed, strength=strength)
+        return _static(plot_augmentation_presets(image, n=min(n, 6), seed=seed,
+                                                 strength=strength))
 
     import ipywidgets as widgets
 
@@ -211,7 +223,7 @@ def threshold_explorer(y_true, y_score, threshold: float = 0.5,
     y_true = np.asarray(y_true).reshape(-1)
     y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
     if not _use_widgets(static):
-        return plot_threshold(y_true, y_score, threshold, class_names=class_names)
+        return _static(plot_threshold(y_true, y_score, threshold, class_names=class_names))
 
     import ipywidgets as widgets
 

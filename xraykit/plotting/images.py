@@ -122,7 +122,8 @@ def plot_intensity_histograms(arrays: dict, bins: int = 64, layout: str = "grid"
                     label=f"{name} (mean {values.mean():.2f}, std {values.std():.2f})")
         ax.set_xlabel("intensity")
         ax.set_ylabel("density" if density else "pixels")
-        ax.legend(fontsize=8)
+        # Beside the panel, not on it: the histograms fill the whole axes.
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     else:
         fig, axes = panel_grid(len(items), 4, panel_size)
         for ax, (name, values) in zip(axes.ravel(), items):
