@@ -11,7 +11,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "xraykit"
 # listed before it. Imports inside functions are free (lazy, to keep keras out of `import xraykit`).
 ORDER = [
     "tasks", "images", "dicom", "synthetic", "profiles", "datasets", "samples",
-    "keras_objects", "preprocessing", "augmentation",
+    "keras_objects", "preprocessing", "affine", "augmentation",
     "autodiff", "models", "losses", "optimizers", "training", "regularization",
     "tuning", "distribute",
     "evaluation", "calibration", "explain", "inference",

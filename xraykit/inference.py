@@ -33,6 +33,7 @@ import zipfile
 import keras
 import numpy as np
 
+import xraykit.affine  # noqa: F401  (registers RandomAffine, in models built with a preset)
 import xraykit.keras_objects  # noqa: F401  (registers every custom object before any load)
 from xraykit.calibration import apply_temperature
 from xraykit.datasets import list_images

@@ -36,13 +36,15 @@ ImageNet backbones (``densenet121``, ``resnet50v2``, ``efficientnetv2b0``, ``con
   ``~/.keras/models``); offline, a warning says so and the backbone starts from random weights
   (``weights=None``).
 
-Saving and loading: the models built here (augmentation presets included) use only built-in Keras
-layers. A model that also holds an xraykit layer (``xraykit.preprocessing.PerImageStandardize``,
-...) or was compiled with an xraykit loss or metric (:func:`xraykit.training.compile_model` adds
-``Specificity``) needs those classes registered in the process that loads it: load with
-:func:`xraykit.inference.load_model`, or ``import xraykit.keras_objects`` before
-``keras.saving.load_model(path)``. This module imports it, so any process that imports
-``xraykit.models`` loads xraykit models with plain ``keras.saving.load_model``.
+Saving and loading: the models built here use only built-in Keras layers, except the geometric
+part of an augmentation preset (:class:`xraykit.affine.RandomAffine`). A model that holds an
+xraykit layer (that one, ``xraykit.preprocessing.PerImageStandardize``, ...) or was compiled with
+an xraykit loss or metric (:func:`xraykit.training.compile_model` adds ``Specificity``) needs
+those classes registered in the process that loads it: load with
+:func:`xraykit.inference.load_model`, or ``import xraykit.models`` before
+``keras.saving.load_model(path)``. This module imports ``xraykit.affine`` and
+``xraykit.keras_objects``, so any process that imports ``xraykit.models`` loads xraykit models
+with plain ``keras.saving.load_model``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import warnings
 
 import keras
 
+import xraykit.affine  # noqa: F401  (registers RandomAffine, the presets' geometry, for load_model)
 import xraykit.keras_objects  # noqa: F401  (registers xraykit's custom objects for load_model)
 from xraykit.preprocessing import backbone_convention, backbone_range_layer
 from xraykit.tasks import check_task

@@ -111,6 +111,7 @@ def quiet_start(backend: str = "tensorflow"):
     check_keras_version(keras.__version__)
     # Registers xraykit's custom layers, losses and metrics, so that keras.saving.load_model opens
     # a model saved from any lesson in a fresh kernel.
+    import xraykit.affine  # noqa: F401
     import xraykit.keras_objects  # noqa: F401
 
     return keras
