@@ -42,6 +42,7 @@ def _tiny_head(x, keras):
 def _layer_models(keras, rng):
     """One tiny model per preprocessing layer (custom and built-in)."""
     import xraykit.preprocessing as pp
+    from xraykit.affine import RandomAffine
 
     train = rng.random((8, 16, 16, 1), dtype=np.float32)
     layers = {
@@ -56,6 +57,8 @@ def _layer_models(keras, rng):
         "clahe_layer": lambda: pp.clahe_layer(tile_grid_size=(2, 2)),
         "resize_layer": lambda: pp.resize_layer(12, "crop"),
         "Equalization": lambda: keras.layers.Equalization(value_range=(0, 1)),
+        "RandomAffine": lambda: RandomAffine((-0.1, 0.05), 0.2, (-0.3, 0.1), fill_mode="reflect",
+                                             interpolation="nearest", seed=3),
     }
     for name, make in layers.items():
         inputs = keras.Input((16, 16, 1))
@@ -76,12 +79,27 @@ def _family_models(keras):
 
 
 def _preset_models(keras):
+    """Every preset (geometry: xraykit's RandomAffine), and "light" as built before the fusion.
+
+    The old form is three keras.layers resamplings, built-in layers only: it loads without xraykit.
+    """
     from xraykit.augmentation import PRESETS
     from xraykit.models import build_model
 
     for preset in PRESETS:
         model = build_model("small_cnn", (16, 16, 1), width=4, depth=1, augmentation=preset)
-        yield f"preset_{preset}", model, True
+        yield f"preset_{preset}", model, preset == "none"
+    fill = {"fill_mode": "constant", "fill_value": 0.0}
+    before_fusion = keras.layers.Pipeline([
+        keras.layers.RandomRotation(5.0 / 360.0, seed=0, **fill),
+        keras.layers.RandomTranslation(0.05, 0.05, seed=1, **fill),
+        keras.layers.RandomZoom((-0.05, 0.05), seed=2, **fill),
+        keras.layers.RandomContrast(0.1, value_range=(0, 1), seed=3),
+        keras.layers.RandomBrightness(0.05, value_range=(0, 1), seed=4),
+        keras.layers.ReLU(max_value=1.0),
+    ], name="augmentation_light")
+    model = build_model("small_cnn", (16, 16, 1), width=4, depth=1, augmentation=before_fusion)
+    yield "preset_light_three_layers", model, True
 
 
 def _compiled_models(keras, rng):

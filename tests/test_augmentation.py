@@ -52,7 +52,10 @@ def test_xray_safe_defaults():
     flip = [layer for layer in aug.augmentation_layers("light", horizontal_flip=True).layers
             if isinstance(layer, keras.layers.RandomFlip)]
     assert len(flip) == 1 and flip[0].mode == "horizontal"
-    rot = aug.augmentation_layers("heavy").layers[0]
+    geometry = aug.augmentation_layers("heavy").layers[0]
+    assert isinstance(geometry, aug.RandomAffine) and geometry.fill_mode == "constant"
+    assert geometry.rotation_factor * 360 == pytest.approx(15.0)
+    rot = aug.augmentation_layers("heavy", fused=False).layers[0]
     assert isinstance(rot, keras.layers.RandomRotation)
     assert max(abs(f) for f in np.ravel(rot.factor)) * 360 <= 15.0 + 1e-6
     with pytest.raises(ValueError, match="unknown augmentation preset"):
@@ -61,6 +64,32 @@ def test_xray_safe_defaults():
         aug.augmentation_layers("light", strength=-1)
     rows = aug.describe_presets()
     assert [r["preset"] for r in rows] == list(aug.PRESETS) and rows[0]["rotation"] == 0.0
+
+
+def _specs(layers):
+    return [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+            for layer in layers]
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_fused_geometry_replaces_the_three_layers_and_keeps_every_other_draw(flip):
+    """One RandomAffine with the seeds and factors of the three layers; the rest unchanged."""
+    for preset in ("light", "medium", "heavy"):
+        fused = aug.augmentation_layers(preset, seed=4, strength=1.5, horizontal_flip=flip).layers
+        three = aug.augmentation_layers(preset, seed=4, strength=1.5, horizontal_flip=flip,
+                                        fused=False).layers
+        start = int(flip)
+        assert _specs(fused[:start]) == _specs(three[:start])
+        rotation, translation, zoom = three[start:start + 3]
+        assert [type(layer).__name__ for layer in (rotation, translation, zoom)] == \
+            ["RandomRotation", "RandomTranslation", "RandomZoom"]
+        geometry = fused[start]
+        # RandomAffine(seed=s) draws what these draw with seeds s, s + 1, s + 2 (test_affine.py)
+        assert (rotation.seed, translation.seed, zoom.seed) == tuple(geometry.seed + i
+                                                                      for i in range(3))
+        assert (geometry.rotation_factor, geometry.translation_factor, geometry.zoom_factor) == \
+            pytest.approx((rotation.factor[1], translation.height_factor, zoom.height_factor[1]))
+        assert _specs(fused[start + 1:]) == _specs(three[start + 3:])
 
 
 def test_saved_and_reloaded_with_model(tmp_path, small_data):

@@ -14,7 +14,7 @@ ORDER = [
     "pixels", "files",
     "tasks", "dicom", "images", "synthetic", "profiles",
     "registry", "downloads", "folder_stream", "folders", "datasets", "samples",
-    "preprocessing", "augmentation",
+    "preprocessing", "affine", "augmentation",
     "autodiff", "models", "losses", "optimizers", "training", "runs", "regularization",
     "tuning", "distribute",
     "evaluation", "calibration", "explain", "inference",

@@ -43,18 +43,22 @@ def test_normalizations_can_fail(lesson, six_images):
 
 @pytest.mark.parametrize("preset", ["light", "medium"])
 def test_augmentation_matches_the_preset(lesson, preset, six_images):
+    # The lesson writes the three keras.layers; the preset's unfused form is the same pipeline.
     ours = lesson.xray_augmentation(**aug.PRESETS[preset], seed=5)
-    theirs = aug.augmentation_layers(preset, seed=5)
+    theirs = aug.augmentation_layers(preset, seed=5, fused=False)
     assert lesson.layer_specs(ours) == lesson.layer_specs(theirs)
     np.testing.assert_allclose(_np(ours(six_images, training=True)),
                                _np(theirs(six_images, training=True)), atol=1e-6)
-    other = aug.augmentation_layers(preset, seed=5, strength=1.5)
+    other = aug.augmentation_layers(preset, seed=5, strength=1.5, fused=False)
     assert lesson.layer_specs(ours) != lesson.layer_specs(other)
+    # The default preset fuses the three into one RandomAffine; every later layer is unchanged.
+    fused = lesson.layer_specs(aug.augmentation_layers(preset, seed=5))
+    assert fused[0][0] == "RandomAffine" and fused[1:] == lesson.layer_specs(ours)[3:]
 
 
 def test_augmentation_defaults_are_the_medium_magnitudes_without_noise(lesson):
     specs = lesson.layer_specs(lesson.xray_augmentation(seed=0))
-    medium = lesson.layer_specs(aug.augmentation_layers("medium", seed=0))
+    medium = lesson.layer_specs(aug.augmentation_layers("medium", seed=0, fused=False))
     assert [name for name, _ in specs] == [n for n, _ in medium if n != "GaussianNoise"]
     assert specs[:5] == medium[:5]
 

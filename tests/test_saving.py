@@ -24,7 +24,7 @@ FAMILIES = ["small_cnn", "vgg_small", "resnet_small", "densenet121", "resnet50v2
 PRESETS = ["none", "light", "medium", "heavy"]
 LAYERS = ["PerImageStandardize", "PerImageMinMax", "Window", "XRVScale", "ToRGB_torch",
           "ToRGB_caffe", "ToRGB_tf", "dataset_normalizer", "clahe_layer", "resize_layer",
-          "Equalization"]
+          "Equalization", "RandomAffine"]
 COMPILED = ["binary", "multilabel", "multiclass"]
 
 
@@ -107,13 +107,21 @@ def test_every_model_family_loads_without_xraykit(roundtrip, family):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_augmentation_preset_loads_without_xraykit(roundtrip, preset):
+def test_every_augmentation_preset_loads_in_a_fresh_process(roundtrip, preset):
     report = _check_same_predictions(roundtrip, f"preset_{preset}")
     saved = roundtrip["saved_meta"][f"preset_{preset}"]["layers"]
     if preset == "none":
         assert saved is None  # no augmentation block at all
-    else:
-        assert saved[-1] == "ReLU" and report["layers"] == saved  # same pipeline, clipped
+    else:  # same pipeline, one RandomAffine for the geometry, clipped
+        assert saved[0] == "RandomAffine" and saved[-1] == "ReLU" and report["layers"] == saved
+
+
+def test_a_model_saved_with_the_three_layer_presets_loads_without_xraykit(roundtrip):
+    """Models saved before the presets fused their geometry hold only built-in layers."""
+    report = _check_same_predictions(roundtrip, "preset_light_three_layers")
+    assert roundtrip["saved_meta"]["preset_light_three_layers"]["plain"]
+    assert report["layers"][:3] == ["RandomRotation", "RandomTranslation", "RandomZoom"]
+    assert roundtrip["report"]["xraykit_imported_by_plain_loads"] == []
 
 
 @pytest.mark.parametrize("layer", LAYERS)

@@ -1,4 +1,4 @@
-"""X-ray-safe data augmentation presets built only from ``keras.layers``.
+"""X-ray-safe data augmentation presets of ``keras.layers`` and one fused geometric layer.
 
 Why these choices (chest radiographs are not natural photos):
 
@@ -20,8 +20,12 @@ Every preset is a ``keras.layers.Pipeline`` that works (a) inside a model (put i
 ``Input``; it is active only in training and runs on the accelerator) and (b) in an input
 pipeline: ``tf.data`` under TensorFlow or a ``keras.utils.PyDataset`` under any backend
 (:func:`augmented_dataset`). Inputs are images in [0, 1]; outputs are clipped back to [0, 1]
-(``keras.layers.ReLU(max_value=1.0)``). Presets use only built-in layers, so a model that
-contains one loads with ``keras.saving.load_model`` in any process.
+(``keras.layers.ReLU(max_value=1.0)``). Rotation, translation and zoom are one
+:class:`xraykit.affine.RandomAffine` (one resampling instead of three; ``fused=False`` gives the
+three ``keras.layers.Random*`` layers); every other layer is built in. A model that contains a
+preset loads in a fresh process with :func:`xraykit.inference.load_model`, or with
+``keras.saving.load_model`` once ``xraykit.augmentation`` (or ``xraykit.models``) is imported;
+models saved with the three-layer presets load with ``keras.saving.load_model`` alone.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from xraykit.affine import RandomAffine
 from xraykit.pixels import check_unit_range
 
 __all__ = [
-    "KERAS_CV_MIGRATION", "PRESETS", "EpochTimer", "augment_numpy",
+    "KERAS_CV_MIGRATION", "PRESETS", "EpochTimer", "RandomAffine", "augment_numpy",
     "augmentation_cost", "augmentation_layers", "augmented_dataset", "cutmix", "describe_presets",
     "gridmask_layer", "mixup", "randaugment",
 ]
@@ -94,7 +99,7 @@ def _check_preset(preset: str) -> dict[str, float]:
 
 def augmentation_layers(preset: str = "light", seed: int = 0, strength: float = 1.0,
                         horizontal_flip: bool = False, fill_mode: str = "constant",
-                        name: str | None = None) -> keras.layers.Pipeline:
+                        name: str | None = None, fused: bool = True) -> keras.layers.Pipeline:
     """Builds an X-ray-safe augmentation pipeline from a preset.
 
     Args:
@@ -108,6 +113,11 @@ def augmentation_layers(preset: str = "light", seed: int = 0, strength: float = 
         fill_mode: How the geometric layers fill pixels moved in from outside: ``"constant"``
             (black, like the padding of a square resize), ``"nearest"`` or ``"reflect"``.
         name: Layer name (default ``"augmentation_<preset>"``).
+        fused: Rotation, translation and zoom as one :class:`xraykit.affine.RandomAffine` (one
+            resampling per image; the default). ``False`` builds them as the three
+            ``keras.layers`` ``RandomRotation``, ``RandomTranslation`` and ``RandomZoom`` (three
+            resamplings), as xraykit did before. For the presets, which use all three, both
+            draw the same parameters with the same seed.
 
     Returns:
         A ``keras.layers.Pipeline`` taking and returning ``(N, H, W, C)`` images in [0, 1]. Called
@@ -126,15 +136,24 @@ def augmentation_layers(preset: str = "light", seed: int = 0, strength: float = 
 
     if horizontal_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=next(seeds)))
-    rot = min(params.get("rotation", 0.0) * s, 45.0)
-    if rot > 0:
-        layers.append(keras.layers.RandomRotation(rot / 360.0, seed=next(seeds), **geometry))
+    rot = min(params.get("rotation", 0.0) * s, 45.0) / 360.0  # Keras: a fraction of a turn
     shift = min(params.get("translation", 0.0) * s, 0.5)
-    if shift > 0:
-        layers.append(keras.layers.RandomTranslation(shift, shift, seed=next(seeds), **geometry))
     zoom = min(params.get("zoom", 0.0) * s, 0.5)
-    if zoom > 0:
-        layers.append(keras.layers.RandomZoom((-zoom, zoom), seed=next(seeds), **geometry))
+    present = [factor for factor in (rot, shift, zoom) if factor > 0]
+    if fused and present:
+        # One resampling. It takes as many seeds as the three layers below would, so the layers
+        # after it keep theirs; with all three present it draws what they draw.
+        layers.append(RandomAffine(rot, shift, zoom, seed=next(seeds), **geometry))
+        for _ in present[1:]:
+            next(seeds)
+    else:
+        if rot > 0:
+            layers.append(keras.layers.RandomRotation(rot, seed=next(seeds), **geometry))
+        if shift > 0:
+            layers.append(keras.layers.RandomTranslation(shift, shift, seed=next(seeds),
+                                                         **geometry))
+        if zoom > 0:
+            layers.append(keras.layers.RandomZoom((-zoom, zoom), seed=next(seeds), **geometry))
     contrast = min(params.get("contrast", 0.0) * s, 0.9)
     if contrast > 0:
         layers.append(keras.layers.RandomContrast(contrast, value_range=(0, 1), seed=next(seeds)))

@@ -33,8 +33,9 @@ import zipfile
 import keras
 import numpy as np
 
-# Imported for their custom Keras objects, registered on import: every layer (preprocessing), loss
-# (losses) and metric (training) xraykit defines, so that a saved model loads in a fresh process.
+# Imported for their custom Keras objects, registered on import: every layer (preprocessing,
+# affine), loss (losses) and metric (training) xraykit defines, so a saved model loads anywhere.
+import xraykit.affine  # noqa: F401
 import xraykit.losses  # noqa: F401
 import xraykit.preprocessing  # noqa: F401
 import xraykit.training  # noqa: F401

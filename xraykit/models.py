@@ -36,9 +36,10 @@ ImageNet backbones (``densenet121``, ``resnet50v2``, ``efficientnetv2b0``, ``con
   ``~/.keras/models``); offline, a warning says so and the backbone starts from random weights
   (``weights=None``).
 
-Saving and loading: the models built here (augmentation presets included) use only built-in Keras
-layers. A model that also holds an xraykit layer (``xraykit.preprocessing.PerImageStandardize``,
-...) or was compiled with an xraykit loss or metric (:func:`xraykit.training.compile_model` adds
+Saving and loading: the models built here use only built-in Keras layers, except the geometric
+part of an augmentation preset (:class:`xraykit.affine.RandomAffine`, registered when this
+module is imported). A model that holds another xraykit layer (``PerImageStandardize``, ...) or
+was compiled with an xraykit loss or metric (:func:`xraykit.training.compile_model` adds
 ``Specificity``) needs those classes registered in the process that loads it: load with
 :func:`xraykit.inference.load_model`, or ``import xraykit.inference`` (it imports the modules
 that define them) before ``keras.saving.load_model(path)``.
@@ -51,6 +52,7 @@ import warnings
 
 import keras
 
+import xraykit.affine  # noqa: F401  (registers RandomAffine, the presets' geometry, for load_model)
 from xraykit.preprocessing import backbone_convention, backbone_range_layer
 from xraykit.tasks import check_task
 
