@@ -21,12 +21,27 @@ def _require(path: pathlib.Path) -> pathlib.Path:
 
 REAL_DATA_FIXTURES = {"shared_data", "pneumonia_npz", "pneumonia", "dicom_dir", "nih_dir"}
 
+# Test modules whose outcome does not depend on the Keras backend (files, registry, pixels,
+# NumPy/scikit-learn statistics, figures, the command line, the notebook harness): they run once,
+# in the TensorFlow run. Every other test is marked ``backend`` and runs under each backend
+# (``make test-jax``/``test-torch`` select ``-m backend``). A new test module is backend-sensitive
+# until it is listed here.
+BACKEND_FREE = {
+    "test_calibration", "test_course", "test_course_data", "test_datasets", "test_datasets_npz",
+    "test_dicom", "test_downloads", "test_evaluation", "test_files", "test_folders",
+    "test_images", "test_install", "test_layout", "test_lesson_00", "test_notebooks",
+    "test_plotting", "test_profiles_cli", "test_registry", "test_runtime", "test_samples",
+    "test_synthetic", "test_tasks", "test_widgets",
+}
+
 
 def pytest_collection_modifyitems(items):
-    """Marks every test that reads the real radiographs ``real_data`` (``-m "not real_data"``)."""
+    """Marks tests ``real_data`` (they read ../shared/data) and ``backend`` (backend-sensitive)."""
     for item in items:
         if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.real_data)
+        if item.module.__name__.rsplit(".", 1)[-1] not in BACKEND_FREE:
+            item.add_marker(pytest.mark.backend)
 
 
 @pytest.fixture(scope="session")

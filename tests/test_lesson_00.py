@@ -138,7 +138,7 @@ def test_every_exercise_is_answered():
             if "## References" in text:
                 text = text.split("## References")[0]
             for line in text.splitlines() if started else []:
-                number = re.match(r"^(\d+)\. ", line)
+                number = re.match(r"^\*\*(\d+)\.\*\* ", line)
                 if number:
                     current = int(number.group(1))
                     answers[current] = set()

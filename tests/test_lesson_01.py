@@ -197,7 +197,7 @@ def exercise_answers(lesson: str) -> dict[int, set[str]]:
             if "## References" in text:
                 break
             for line in text.splitlines() if started else []:
-                number = re.match(r"^(\d+)\. ", line)
+                number = re.match(r"^\*\*(\d+)\.\*\* ", line)
                 if number:
                     current = int(number.group(1))
                     answers[current] = set()

@@ -1,10 +1,14 @@
-"""Every course notebook is stored clean and runs top to bottom in the smoke profile on real data.
+"""Course notebooks: stored clean, a solution after every exercise, run top to bottom.
 
-Execution runs under the tensorflow backend only (see the Makefile); set XRAYKIT_SKIP_NOTEBOOKS=1
-to skip it while iterating on the library.
+The smoke profile runs under TensorFlow, with the real data and offline (marker ``notebooks``);
+the gpu-smoke profile (every choice of the gpu profile at smoke sizes, mixed precision forced)
+runs under JAX, the backend the GPU path is written for (marker ``gpu_smoke``; ``make test-jax``).
+Set XRAYKIT_SKIP_NOTEBOOKS=1 to skip execution while iterating on the library.
 """
 
+import json
 import os
+import re
 
 import keras
 import pytest
@@ -24,14 +28,59 @@ def test_every_lesson_has_a_notebook():
     assert {"00", "01", "02", "03", "04", "05", "06", "07"} <= prefixes
 
 
-def _run_in_smoke(path, out_dir, data, how: str) -> str:
-    """Runs a notebook in smoke under TensorFlow; fails on an error or stderr; returns its JSON."""
+def _exercises(path):
+    """``(exercise number, the cell after it)`` for every ``**N.**`` exercise of a notebook."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    start = next(i for i, c in enumerate(cells) if "## Exercises" in "".join(c["source"]))
+    found = []
+    for i, cell in enumerate(cells[start:], start):
+        text = "".join(cell["source"])
+        if cell["cell_type"] != "markdown" or text.startswith("## References"):
+            continue
+        for match in re.finditer(r"^\*\*(\d+)\.\*\*", text, re.M):
+            rest = text[match.end():]
+            following = re.search(r"^\*\*\d+\.\*\*", rest, re.M)
+            answer = rest[:following.start()] if following else rest
+            nxt = cells[i + 1] if i + 1 < len(cells) and not following else None
+            found.append((match.group(1), answer, nxt))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_is_followed_by_its_solution(path):
+    """A collapsed solution cell (outputs hidden) or a <details> answer after each exercise."""
+    exercises = _exercises(path)
+    assert exercises, f"{path.name} has no exercise"
+    for number, own_text, following in exercises:
+        if "<details>" in own_text:
+            continue
+        assert following is not None and following["cell_type"] == "code", \
+            f"{path.name}: exercise {number} has no solution cell or <details> answer after it"
+        meta = following["metadata"]
+        assert "solution" in meta.get("tags", []), f"{path.name}: exercise {number}"
+        assert meta.get("jupyter", {}) == {"source_hidden": True, "outputs_hidden": True}, \
+            f"{path.name}: exercise {number}'s solution is not collapsed with outputs hidden"
+
+
+def test_the_solution_check_can_fail(tmp_path):
+    lesson = tmp_path / "99_example.ipynb"
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["## Exercises\n\n**1.** Try."]},
+             {"cell_type": "code", "metadata": {}, "source": ["print(1)"], "outputs": [],
+              "execution_count": None}]
+    lesson.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    ((number, _, following),) = _exercises(lesson)
+    assert number == "1" and "solution" not in following["metadata"].get("tags", [])
+
+
+def _run(path, out_dir, data, how: str, profile: str = "smoke",
+         backend: str = "tensorflow") -> str:
+    """Runs a notebook; fails on an error or stderr; returns the executed notebook's JSON."""
     if os.environ.get("XRAYKIT_SKIP_NOTEBOOKS"):
         pytest.skip("XRAYKIT_SKIP_NOTEBOOKS is set")
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("notebooks are executed under the tensorflow backend")
-    run = course.run_notebook(path, out_dir, profile="smoke", data=data,
-                              backend="tensorflow", timeout=600, html=False)
+    if keras.backend.backend() != backend:
+        pytest.skip(f"{profile} notebooks are executed under the {backend} backend")
+    run = course.run_notebook(path, out_dir, profile=profile, data=data,
+                              backend=backend, timeout=600, html=False)
     assert run.status == "ok", f"{path.name} failed {how}: {run.error} (copy: {run.output})"
     assert run.stderr == [], f"{path.name} wrote to stderr {how} (a red block for the student)"
     return (out_dir / path.name).read_text()
@@ -41,7 +90,7 @@ def _run_in_smoke(path, out_dir, data, how: str) -> str:
 @pytest.mark.real_data
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_smoke_profile(path, shared_data, tmp_path):
-    executed = _run_in_smoke(path, tmp_path, shared_data, "with the shared data")
+    executed = _run(path, tmp_path, shared_data, "with the shared data")
     assert '"output_type": "error"' not in executed
     assert "image/png" in executed, f"{path.name} rendered no figure"
 
@@ -53,7 +102,7 @@ def test_notebook_runs_offline_without_data(path, tmp_path, monkeypatch):
     monkeypatch.delenv("XRAYKIT_DATA", raising=False)
     monkeypatch.setenv("XRAYKIT_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("XRAYKIT_MIRROR_URL", "http://127.0.0.1:9")  # every download fails at once
-    executed = _run_in_smoke(path, tmp_path, None, "offline")
+    executed = _run(path, tmp_path, None, "offline")
     uses_samples = "course_sample(" in path.read_text()
     uses_dataset = "course_data(" in path.read_text()
     if uses_samples:
@@ -61,3 +110,14 @@ def test_notebook_runs_offline_without_data(path, tmp_path, monkeypatch):
     if uses_dataset:
         assert "SYNTHETIC DATA" in executed
     assert uses_samples or uses_dataset
+
+
+@pytest.mark.gpu_smoke
+@pytest.mark.real_data
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_gpu_smoke_profile_under_jax(path, shared_data, tmp_path, monkeypatch):
+    """The gpu profile's branches (64 px, mixed_bfloat16, pretrained attempt offline, seeds)."""
+    monkeypatch.setenv("XRAYKIT_MIRROR_URL", "http://127.0.0.1:9")  # no ImageNet weights here
+    executed = _run(path, tmp_path, shared_data, "in gpu-smoke under JAX", profile="gpu-smoke",
+                    backend="jax")
+    assert "mixed_bfloat16" in executed, f"{path.name} did not run in mixed precision"
