@@ -1,4 +1,4 @@
-"""Every model factory trains under mixed_float16 and mixed_bfloat16, and reloads in a fresh process.
+"""Every model factory trains under mixed_float16 and mixed_bfloat16 and reloads in a new process.
 
 The gpu profiles run in mixed precision (bfloat16 on compute capability 8 and newer, float16 on a
 T4). A CPU can check the code path: each family is built, compiled with the task metrics, trained
