@@ -17,7 +17,7 @@ ORDER = [
     "preprocessing", "affine", "augmentation",
     "autodiff", "models", "losses", "optimizers", "training", "runs", "regularization",
     "tuning", "distribute",
-    "evaluation", "calibration", "explain", "inference",
+    "evaluation", "calibration", "explain", "inference", "export", "predict_files",
     "plotting", "widgets",
     "runtime", "course", "cli",
 ]

@@ -1,9 +1,10 @@
-"""The command line, ``python -m xraykit``: datasets, course, tune and data-parallel.
+"""The command line, ``python -m xraykit``: datasets, course, tune, data-parallel and predict.
 
 ``datasets`` lists, describes, downloads and verifies the registry's data; ``course`` runs or
 checks the notebooks; ``tune`` runs a KerasTuner search (one process, a process of a
 distributed chief/worker search, or a chief and workers started here); ``data-parallel`` trains
-a tiny model over virtual CPU devices. Every command exits non-zero with one line on stderr (no
+a tiny model over virtual CPU devices; ``predict`` runs a saved model on image files and folders.
+Every command exits non-zero with one line on stderr (no
 traceback): 2 for bad arguments, 1 when the work fails.
 """
 
@@ -207,6 +208,50 @@ def _data_parallel(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from xraykit.runtime import quiet_start
+
+    quiet_start()  # before the model loads Keras: no TensorFlow start-up lines
+
+    from xraykit import predict_files
+    from xraykit.inference import load_model
+
+    image_files = predict_files.gather_images(args.paths)  # bad paths fail before Keras works
+    model = load_model(args.model)
+    found = predict_files.predict_files(model, image_files, grad_cam=bool(args.gradcam))
+    if args.out:
+        written = predict_files.write_rows(found.rows, args.out)
+        print(f"{len(found.rows)} row(s) written to {written}")
+    else:
+        import pandas as pd
+
+        print(pd.DataFrame(found.rows).to_csv(index=False), end="")
+    if args.gradcam:
+        written = predict_files.write_grad_cams(found, args.gradcam)
+        print(f"{len(written)} Grad-CAM picture(s) written to {args.gradcam}")
+    for path, reason in found.failed.items():
+        print("error: " + (reason if str(path) in reason else f"{path}: {reason}"),
+              file=sys.stderr)
+    return 1 if found.failed else 0
+
+
+_PREDICT_HELP = """Predicts every image named (PNG/JPEG/DICOM files, folders searched recursively)
+with a model saved by xraykit.inference.save_model: one row per image with each finding's
+probability and its decision (0/1) at the threshold saved with the model. Prints CSV, or writes
+--out (.csv or .json). Exit status 1 when a file could not be read (the others are still
+predicted)."""
+
+
+def _add_predict(commands) -> None:
+    predict = commands.add_parser("predict", help="predict image files with a saved model",
+                                  description=_PREDICT_HELP)
+    predict.add_argument("model", help="a .keras file written by xraykit.inference.save_model")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    predict.add_argument("--out", default=None, help="write the rows to this .csv or .json")
+    predict.add_argument("--gradcam", default=None, metavar="DIR",
+                         help="also write a Grad-CAM overlay PNG per image and finding here")
+
+
 def _add_datasets(commands) -> None:
     data = commands.add_parser("datasets", help="list, describe, download and verify datasets")
     data.add_argument("action", choices=["list", "info", "download", "verify"])
@@ -283,7 +328,7 @@ def _add_data_parallel(commands) -> None:
 
 
 _COMMANDS = {"datasets": _datasets, "course": _course, "tune": _tune,
-             "data-parallel": _data_parallel}
+             "data-parallel": _data_parallel, "predict": _predict}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = _Parser(prog="python -m xraykit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_datasets, _add_course, _add_tune, _add_data_parallel):
+    for add in (_add_datasets, _add_course, _add_tune, _add_data_parallel, _add_predict):
         add(commands)
     args = parser.parse_args(argv)
     if args.command == "datasets" and args.action == "download" and args.size is None:

@@ -68,7 +68,8 @@ class InferenceConfig:
         channels: Input channels (1 for xraykit models; grayscale is repeated otherwise).
         resize_mode: ``"pad"`` or ``"crop"`` (see :func:`xraykit.pixels.resize_square`).
         temperature: Temperature of :class:`xraykit.calibration.TemperatureScaler` (1 = none).
-        threshold: Decision threshold on the calibrated probability.
+        threshold: Decision threshold on the calibrated probability: one for every output, or
+            a list of one per output (multi-label models, thresholds chosen per finding).
         class_names: Names of the outputs (binary: ``[negative, positive]``).
         task: ``"binary"``, ``"multilabel"`` or ``"multiclass"``.
     """
@@ -77,7 +78,7 @@ class InferenceConfig:
     channels: int = 1
     resize_mode: str = "pad"
     temperature: float = 1.0
-    threshold: float = 0.5
+    threshold: float | list[float] = 0.5
     class_names: list[str] = dataclasses.field(default_factory=lambda: ["negative", "positive"])
     task: str = "binary"
 
@@ -143,9 +144,16 @@ def _config_problem(config: InferenceConfig, n_outputs: int | None = None,
         return ("temperature", "must be a finite number > 0 (TemperatureScaler.temperature; "
                 f"1 = no scaling), got {temperature!r}", not _is_number(temperature))
     threshold = config.threshold
-    if not _is_number(threshold) or not 0.0 <= threshold <= 1.0:
-        return ("threshold", f"must be a probability in [0, 1], got {threshold!r}",
-                not _is_number(threshold))
+    several = isinstance(threshold, list) and bool(threshold)
+    values = threshold if several else [threshold]
+    if not all(_is_number(t) and 0.0 <= t <= 1.0 for t in values):
+        wanted = "probabilities in [0, 1], one per output" if several else \
+            "a probability in [0, 1]"
+        return ("threshold", f"must be {wanted}, got {threshold!r}",
+                not all(_is_number(t) for t in values))
+    if several and n_outputs is not None and len(threshold) not in (1, n_outputs):
+        return ("threshold", f"has {len(threshold)} values but the model has {n_outputs} "
+                "output(s): give one threshold, or one per output", False)
     if config.task not in TASKS:
         try:
             check_task(config.task)
@@ -184,6 +192,13 @@ def _check_config(config: InferenceConfig, where: str, n_outputs: int | None = N
     return config
 
 
+def _threshold_value(threshold) -> float | list[float]:
+    """A checked threshold as stored: a float, or a list of floats (one per output)."""
+    if isinstance(threshold, list):
+        return float(threshold[0]) if len(threshold) == 1 else [float(t) for t in threshold]
+    return float(threshold)
+
+
 def _model_shapes(model) -> tuple[tuple | None, int]:
     shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
     n_out = int(model.outputs[0].shape[-1] or 1) if getattr(model, "outputs", None) else 1
@@ -209,10 +224,12 @@ def _infer_config(model, where: str = "arguments", **overrides) -> InferenceConf
             setattr(config, key, value)
     if isinstance(config.class_names, (tuple, np.ndarray)):
         config.class_names = list(config.class_names)
+    if isinstance(config.threshold, (tuple, np.ndarray)):
+        config.threshold = np.asarray(config.threshold).tolist()
     _check_config(config, where, n_out, shape)
     config.class_names = [str(c) for c in config.class_names]  # NumPy strings → str
     config.temperature = float(config.temperature)
-    config.threshold = float(config.threshold)
+    config.threshold = _threshold_value(config.threshold)
     config.image_size = int(config.image_size)
     config.channels = int(config.channels)
     return config
@@ -235,7 +252,7 @@ def model_config(model) -> InferenceConfig:
 
 
 def save_model(model, path: str | os.PathLike, image_size: int | None = None,
-               resize_mode: str = "pad", temperature: float = 1.0, threshold: float = 0.5,
+               resize_mode: str = "pad", temperature: float = 1.0, threshold=0.5,
                class_names=None, task: str | None = None) -> pathlib.Path:
     """Saves a model with the preprocessing and calibration needed to use it.
 
@@ -247,7 +264,8 @@ def save_model(model, path: str | os.PathLike, image_size: int | None = None,
         resize_mode: How training images were squared (``"pad"`` is the xraykit default).
         temperature: Fitted temperature (``TemperatureScaler.temperature``), 1 = none.
         threshold: Decision threshold on the calibrated probability (choose it on validation
-            with :func:`xraykit.evaluation.choose_threshold`).
+            with :func:`xraykit.evaluation.choose_threshold`), or a list of one per output
+            (a multi-label model's findings).
         class_names: Output names (binary: ``["normal", "pneumonia"]``).
         task: ``"binary"``, ``"multilabel"`` or ``"multiclass"`` (default: from the output).
 
@@ -363,7 +381,8 @@ def load_model(path: str | os.PathLike, compile: bool = False):
         config = dataclasses.replace(_infer_config(model), **values)
         shape, n_out = _model_shapes(model)
         _check_config(config, source, n_out, shape, type_error=ValueError)
-        config.temperature, config.threshold = float(config.temperature), float(config.threshold)
+        config.temperature = float(config.temperature)
+        config.threshold = _threshold_value(config.threshold)
     _CONFIGS[model] = config
     return model
 
@@ -380,7 +399,7 @@ class Prediction:
         images: The preprocessed inputs ``(N, S, S, C)``, as the model saw them.
         paths: Source file of each image (``None`` for arrays).
         class_names: Output names.
-        threshold: Threshold used.
+        threshold: Threshold used (a list: one per output).
         temperature: Temperature used.
         heatmaps: Grad-CAM maps ``(N, S, S)`` when asked for, else ``None``.
         failed: ``{path: reason}`` for files that could not be read.
@@ -392,7 +411,7 @@ class Prediction:
     images: np.ndarray
     paths: list
     class_names: list
-    threshold: float
+    threshold: float | list[float]
     temperature: float
     heatmaps: np.ndarray | None = None
     failed: dict = dataclasses.field(default_factory=dict)
@@ -413,6 +432,10 @@ class Prediction:
                 frame[f"p_{name}"] = self.probabilities[:, k]
             if self.predicted.ndim == 1:
                 frame["predicted"] = [names[int(v)] for v in self.predicted]
+            else:  # multi-label: one 0/1 decision per output, at its threshold
+                for k in range(self.predicted.shape[1]):
+                    name = names[k] if k < len(names) else f"class_{k}"
+                    frame[f"decision_{name}"] = self.predicted[:, k]
         return frame
 
     def __len__(self) -> int:
@@ -478,7 +501,7 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
             saved without one), as do the next four arguments.
         resize_mode: ``"pad"`` or ``"crop"``.
         temperature: Temperature of the calibration (1 = none).
-        threshold: Decision threshold on the calibrated probability.
+        threshold: Decision threshold on the calibrated probability (or one per output).
         class_names: Output names.
         grad_cam: Also compute Grad-CAM heatmaps (see :func:`xraykit.explain.grad_cam`); show
             them with ``xraykit.plotting.plot_grad_cam(result.images, result.heatmaps)``.
@@ -550,7 +573,7 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
     if config.task == "multiclass":
         predicted = probabilities.argmax(axis=1)
     else:
-        predicted = (probabilities >= config.threshold).astype(np.int32)
+        predicted = (probabilities >= np.asarray(config.threshold)).astype(np.int32)
     heatmaps = None
     if grad_cam:
         from xraykit.explain import grad_cam as _grad_cam
