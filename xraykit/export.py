@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pathlib
 import secrets
@@ -123,11 +124,17 @@ def export_model(model, path: str | os.PathLike, format: str = "tf_saved_model")
 
 
 def _keras_export(model, target: pathlib.Path, format: str) -> None:
+    # TensorFlow logs "Assets written to ..." at INFO level whatever `verbose` says.
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
     try:
         model.export(str(target), format=format, verbose=False)
     except ImportError as err:
         raise RuntimeError(f"exporting to {format!r} needs a package that is not installed "
                            f"({err}); install it, or use format='tf_saved_model'.") from err
+    finally:
+        logger.setLevel(level)
 
 
 @dataclasses.dataclass
@@ -178,7 +185,7 @@ def serve_exported(path: str | os.PathLike, images, batch_size: int = 32,
     with tempfile.TemporaryDirectory() as work:
         inputs, outputs = pathlib.Path(work, "images.npy"), pathlib.Path(work, "outputs.npy")
         np.save(inputs, np.asarray(images, dtype=np.float32))
-        command = [sys.executable, "-c", _SERVE_PROGRAM, format, str(path), str(inputs),
+        command = [sys.executable, "-c", _SERVE_PROGRAM, format, str(path.resolve()), str(inputs),
                    str(outputs), str(int(batch_size))]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
