@@ -42,7 +42,8 @@ def test_saved_model_served_without_keras_matches_the_model(model, nih_images, t
     np.testing.assert_allclose(served.outputs, expected, atol=1e-5)
     assert served.runtime == "tensorflow" and set(served.blocked) == {"keras", "xraykit"}
     assert served.images_per_second > 0
-    assert export.size_on_disk(path) == sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    files = [p for p in path.rglob("*") if p.is_file()]
+    assert export.size_on_disk(path) == sum(p.stat().st_size for p in files)
 
 
 def test_export_replaces_an_old_export_and_leaves_no_partial_folder(model, nih_images, tmp_path,
