@@ -21,6 +21,9 @@ NOTEBOOKS = course.find_notebooks()
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_stored_clean(path):
     assert course.storage_problems(path) == []
+    # nbformat 4.5 cells carry unique ids; a missing one makes nbformat warn on stderr.
+    ids = [cell.get("id") for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids)
 
 
 def test_every_lesson_has_a_notebook():
