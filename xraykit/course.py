@@ -26,7 +26,7 @@ def notebook_dir() -> pathlib.Path:
     ``notebooks/`` next to the package.
 
     Returns:
-        The folder holding ``00_*.ipynb`` … ``07_*.ipynb``.
+        The folder holding ``00_*.ipynb`` … ``08_*.ipynb``.
 
     Raises:
         FileNotFoundError: If neither place holds a notebook; the message says to pass
