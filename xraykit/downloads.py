@@ -331,7 +331,10 @@ def download(name: str, size: int = 28, url: str | None = None, *,
     mirror = os.environ.get(MIRROR_URL_ENV)
     if mirror:
         urls.check_url(mirror, f"${MIRROR_URL_ENV}")
-    origin = url or (f"{mirror.rstrip('/')}/{name}/{entry['filename']}" if mirror else entry["url"])
+    if url is not None:
+        origin = url
+    else:
+        origin = f"{mirror.rstrip('/')}/{name}/{entry['filename']}" if mirror else entry["url"]
     return fetch_verified(origin, target, algorithm, expected, f"{name} ({size} px)", hint,
                           timeout, deadline, min_rate, rate_window)
 

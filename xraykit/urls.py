@@ -37,10 +37,8 @@ def redact_url(url: str) -> str:
     netloc = (f"{HIDDEN}@" if parts.username or parts.password else "") + host + port
     if not parts.netloc:
         netloc = ""
-    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{key}={HIDDEN}" for key, _ in pairs)
-    if parts.query and not pairs:  # a bare token such as ?abcdef
-        query = HIDDEN
+    pieces = (piece.partition("=") for piece in parts.query.split("&")) if parts.query else ()
+    query = "&".join(f"{key}={HIDDEN}" if sep else HIDDEN for key, sep, _ in pieces)
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
