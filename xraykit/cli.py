@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import pathlib
-import signal
 import sys
 
 #: ``tune --kind`` choices (:data:`xraykit.tuning.KINDS`; named here so that building the
@@ -328,23 +327,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
         return 130
-
-
-def exit_on_interrupt(signum=signal.SIGINT, frame=None) -> None:
-    """Ctrl+C (SIGINT): one line on stderr and exit status 130, at once and without a traceback.
-
-    ``python -m xraykit`` installs it as the SIGINT handler before anything is imported.
-
-    ``os._exit`` skips the clean-up that a ``KeyboardInterrupt`` would unwind through (a kernel
-    shutting down, threads joining), which can take long and print tracebacks of its own; files
-    are safe regardless, since every final name is written atomically (a hidden ``.part`` file
-    may be left and is removed by the next run that writes the same file). Child processes in
-    the same process group (a notebook kernel, workers) receive the same SIGINT from the
-    terminal; kernels also exit when they notice their parent is gone.
-    """
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):
-        pass
-    os.write(2, b"error: interrupted.\n")
-    os._exit(130)

@@ -8,10 +8,12 @@ functions with the ``smoke`` profile.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 import pathlib
+import signal
 import time
 
 from xraykit import files
@@ -242,6 +244,32 @@ def check_timeout(timeout) -> None:
                          f"{timeout!r}.")
 
 
+class _Interruption:
+    """Ctrl+C while a notebook runs: its kernel is killed at once and the run stops.
+
+    nbclient answers SIGINT by shutting the kernel down and reporting a failed cell, after which
+    a course would go on to the next notebook; this handler, installed in nbclient's event loop
+    once the kernel has started (its ``on_notebook_start`` hook), records the interruption so
+    that :func:`run_notebook` raises ``KeyboardInterrupt`` instead.
+    """
+
+    def __init__(self):
+        self.seen = False
+        self.client = None
+
+    def on_notebook_start(self, **_) -> None:
+        """Takes over SIGINT in the running event loop (nbclient's on_notebook_start hook)."""
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._stop)
+        except (RuntimeError, NotImplementedError):  # not the main thread, or Windows
+            pass
+
+    def _stop(self) -> None:
+        self.seen = True
+        if self.client is not None and self.client.km is not None:
+            asyncio.ensure_future(self.client.km.shutdown_kernel(now=True))
+
+
 def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: str = "smoke",
                  data: str | os.PathLike | None = None, backend: str | None = None,
                  timeout: int = 1800, html: bool = True) -> NotebookRun:
@@ -271,15 +299,16 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
         ValueError: If ``path`` is not a readable notebook, ``out_dir`` is its folder, or
             ``timeout`` is not positive.
         FileNotFoundError: If ``data`` is given and does not exist.
+        KeyboardInterrupt: On Ctrl+C (SIGINT): the kernel is killed and nothing is written.
     """
     import nbclient
     import nbformat
 
     path = pathlib.Path(path)
     out_dir = pathlib.Path(out_dir)
-    check_output_folder(out_dir, [path])
-    check_data(data)
     check_timeout(timeout)
+    check_data(data)
+    check_output_folder(out_dir, [path])
     read_notebook_json(path)  # one line naming the file when it is not a notebook
     notebook = nbformat.read(path, as_version=4)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -297,12 +326,14 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     # The kernel process's own stderr (jupyter_client's start-up notices, a native crash) goes to
     # a log beside the executed notebook instead of interleaving with the run's table.
     kernel_log = out_dir / f"{path.stem}.kernel.log"
+    interruption = _Interruption()
     try:
         with open(kernel_log, "w", encoding="utf-8") as log:
-            nbclient.NotebookClient(
+            interruption.client = nbclient.NotebookClient(
                 notebook, timeout=timeout, kernel_name="python3",
                 resources={"metadata": {"path": str(out_dir)}},
-            ).execute(stderr=log)
+                on_notebook_start=interruption.on_notebook_start)
+            interruption.client.execute(stderr=log)
     except nbclient.exceptions.CellExecutionError as err:
         status, error = "failed", _first_error(notebook) or str(err).strip().splitlines()[-1]
     except Exception as err:  # kernel died, timeout
@@ -310,6 +341,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
+    if interruption.seen:
+        raise KeyboardInterrupt
     seconds = time.perf_counter() - start
     output = out_dir / path.name
     with files.atomic_write(output, "w", encoding="utf-8") as handle:
@@ -347,11 +380,11 @@ def run_course(out_dir: str | os.PathLike = "build", profile: str = "auto",
         ValueError: If ``out_dir`` is the notebooks' folder, ``timeout`` is not positive, or a
             notebook is not readable (all checked before the first notebook runs).
     """
+    check_timeout(timeout)
+    check_data(data)
     runs = []
     paths = find_notebooks(folder, only)
     check_output_folder(out_dir, paths)
-    check_data(data)
-    check_timeout(timeout)
     for path in paths:
         read_notebook_json(path)
     print(f"Running {len(paths)} notebook(s), profile {profile}, output in {out_dir}/")
