@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xraykit.pixels import to_gray, to_unit_range
+from xraykit.pixels import MultiFrameWarning, to_gray, to_unit_range
 
 # Tags that may be shown: none of them identifies a patient.
 SAFE_TAGS = (
@@ -27,6 +27,7 @@ SAFE_TAGS = (
 )
 
 Window = tuple[float, float] | str | None
+DICOM_SUFFIXES = (".dcm", ".dicom")
 
 _QUIET_LOCK = threading.Lock()
 _quiet = {"depth": 0, "saved": None}
@@ -218,7 +219,8 @@ def _stored_range(ds) -> tuple[float, float]:
 def _first_frame(pixels: np.ndarray, ds, path) -> np.ndarray:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
-        warnings.warn(f"{path}: {frames} frames; using the first.", stacklevel=3)
+        warnings.warn(f"{path}: {frames} frames; using the first.", MultiFrameWarning,
+                      stacklevel=3)
         pixels = pixels[0]
     return pixels
 

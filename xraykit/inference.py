@@ -42,7 +42,7 @@ import xraykit.training  # noqa: F401
 from xraykit import files
 from xraykit.calibration import apply_temperature
 from xraykit.folders import list_images
-from xraykit.images import read_images
+from xraykit.images import IMAGE_SUFFIXES, read_images
 from xraykit.pixels import resize_batch, to_unit_batch
 from xraykit.tasks import TASKS, check_task, task_from_model
 
@@ -471,7 +471,8 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
 
     Args:
         model: A Keras model, or the path of a ``.keras`` file from :func:`save_model`.
-        path_or_array: A PNG/JPEG/DICOM file, a folder of them (searched recursively), a list
+        path_or_array: An image file (:data:`xraykit.images.SUPPORTED`), a folder of them
+            (searched recursively for :data:`xraykit.images.IMAGE_SUFFIXES`), a list
             of files, or an array: one image ``(H, W)``, a batch ``(N, H, W)`` or
             ``(N, H, W, C)``, floats in [0, 1] or uint8/uint16.
         image_size: Overrides the stored :class:`InferenceConfig` (needed only for models
@@ -520,7 +521,8 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         if source.is_dir():
             files = list_images(source)
             if not files:
-                raise ValueError(f"{source}: no PNG/JPEG/DICOM files found in this folder.")
+                raise ValueError(f"{source}: no image file found in this folder (looked for "
+                                 f"{', '.join(IMAGE_SUFFIXES)}).")
         elif source.is_file():
             files = [source]
         else:
