@@ -172,11 +172,11 @@ def _read_pillow(path, target_size: int | None) -> np.ndarray:
         if target_size:
             image.draft(None, (2 * target_size, 2 * target_size))  # JPEG only; else no-op
         try:
-            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
-            pixels = _sixteen_bit_colour(path, image)
+            pixels = _sixteen_bit_colour(path, image)  # before anything loads the image
             if pixels is None:
                 image.load()
                 pixels = _to_unit_float(image, path)
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
         except MemoryError:
             raise
         except ValueError as err:
