@@ -311,3 +311,13 @@ def test_cli_error_lines_are_redacted(tmp_path):
     assert "hunter2" not in result.stderr + result.stdout
     assert "ABC123" not in result.stderr + result.stdout
     assert "sig=***" in result.stderr
+
+
+@pytest.mark.parametrize("limits, named", [
+    ({"timeout": 0}, "timeout= must be a finite number of seconds > 0"),
+    ({"deadline": float("nan")}, "deadline="), ({"rate_window": -1}, "rate_window="),
+    ({"min_rate": -5}, "min_rate= must be a finite number of bytes/s >= 0"),
+])
+def test_download_limits_are_checked(test_registry, cache, limits, named):
+    with pytest.raises(ValueError, match=named):
+        downloads.download("testset", size=28, **limits)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import math
 import os
 import pathlib
 import time
@@ -129,6 +130,20 @@ class _Limits:
     rate_window: float
 
 
+def _check_limits(limits: _Limits) -> None:
+    """Refuses limits that are not finite and positive (``min_rate=0`` turns its rule off).
+
+    Raises:
+        ValueError: Naming the argument.
+    """
+    for name, value in dataclasses.asdict(limits).items():
+        unit, zero_ok = ("bytes/s", True) if name == "min_rate" else ("seconds", False)
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok)):
+            raise ValueError(f"{name}= must be a finite number of {unit} "
+                             f"{'>= 0' if zero_ok else '> 0'}, not {value!r}.")
+
+
 def _fetch(origin: str, handle, algorithm: str, limits: _Limits) -> str:
     """Streams ``origin`` into an open file and returns the checksum of what was written.
 
@@ -238,6 +253,7 @@ def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: 
     deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
     limits = _Limits(timeout, deadline, DOWNLOAD_MIN_RATE if min_rate is None else min_rate,
                      DOWNLOAD_RATE_WINDOW if rate_window is None else rate_window)
+    _check_limits(limits)
     urls.check_url(origin, f"{what}: the download address")
     folder = target.parent
     if cached_state(target, algorithm, expected) == "ok":
