@@ -31,7 +31,8 @@ BACKEND_FREE = {
     "test_dicom", "test_downloads", "test_evaluation", "test_files", "test_folders",
     "test_images", "test_install", "test_layout", "test_lesson_00", "test_notebooks",
     "test_plotting", "test_profiles_cli", "test_registry", "test_runtime", "test_samples",
-    "test_synthetic", "test_tasks", "test_widgets",
+    "test_synthetic", "test_tasks", "test_widgets", "test_exercises", "test_grading", "test_lab",
+    "test_site",
 }
 
 
