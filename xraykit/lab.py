@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -141,9 +142,16 @@ def run_lab(profile: str = "auto", data: str | os.PathLike | None = None,
           f"{BACKEND_ENV}={env[BACKEND_ENV]}\nEach lesson's first cell prints them. "
           "Stop with Ctrl-C.", flush=True)
     server = start_lab(folder, env, port, open_browser)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops JupyterLab too
     try:
         return server.wait()
     except KeyboardInterrupt:
         server.terminate()
         server.wait(timeout=30)
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
