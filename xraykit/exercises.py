@@ -166,11 +166,15 @@ def answer_cell_source(exercise: Exercise) -> str:
     check = exercise_checks.find_check(exercise.lesson, exercise.number)
     if check is None:
         name = exercise_checks.answer_variable(exercise.lesson, exercise.number)
-        return (f"# Your answer here: write the code, and set {name} to your result or, for a "
-                "question,\n# to your answer in words (a string). Not checked automatically.\n"
-                f"{name} = None")
-    lines = [f"# Your answer here. {check.asks}", f"{check.variable} = None"]
-    return "\n".join(lines)
+        if exercise.has_answer and not exercise.has_solution_cell:
+            task = f"set {name} to your answer in words (a string)"
+        elif exercise.has_answer:
+            task = f"write the code, then set {name} to your answer in words (a string)"
+        else:
+            task = f"write the code, and set {name} to its result"
+        return f"# Your answer here: {task}.\n# A teacher reads it: not checked automatically.\n" \
+               f"{name} = None"
+    return f"# Your answer here. {check.asks}\n{check.variable} = None"
 
 
 def check_cell_source(exercise: Exercise) -> str:
@@ -223,8 +227,8 @@ def student_notebook(notebook, lesson: str):
     start = _exercise_start(cells)
     kept = list(cells if start is None else cells[:start])
     if start is not None:
-        exercises = iter(find_exercises(notebook, lesson))
-        if not find_exercises(notebook, lesson):
+        found = find_exercises(notebook, lesson)
+        if not found:
             raise ValueError(f"lesson {lesson}: an '## Exercises' heading but no exercise "
                              "numbered **1.**, **2.** ...: number them so that each gets an "
                              "answer cell.")
@@ -244,7 +248,7 @@ def student_notebook(notebook, lesson: str):
             if before:
                 kept.append(_markdown(before))
             for _ in parts:
-                kept.extend(student_cells(next(exercises)))
+                kept.extend(student_cells(found.pop(0)))
     for cell in kept:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
