@@ -19,7 +19,7 @@ ORDER = [
     "tuning", "distribute",
     "evaluation", "calibration", "explain", "inference",
     "plotting", "widgets",
-    "runtime", "course", "cli",
+    "runtime", "course", "exercise_checks", "exercises", "grading", "lab", "site", "cli",
 ]
 
 

@@ -272,7 +272,8 @@ class _Interruption:
 
 def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: str = "smoke",
                  data: str | os.PathLike | None = None, backend: str | None = None,
-                 timeout: int = 1800, html: bool = True) -> NotebookRun:
+                 timeout: int = 1800, html: bool = True,
+                 allow_errors: bool = False) -> NotebookRun:
     """Executes one notebook headless and writes it (and its HTML) to ``out_dir``.
 
     The kernel inherits ``XRAYKIT_PROFILE``, ``XRAYKIT_DATA`` and ``KERAS_BACKEND`` from the
@@ -291,6 +292,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
         backend: ``KERAS_BACKEND`` for the kernel (``None`` keeps the current setting).
         timeout: Seconds allowed per cell.
         html: Also write an HTML rendering.
+        allow_errors: Go on after a cell that raises (the grader runs students' notebooks to
+            the end); the errors stay in the executed notebook's outputs.
 
     Returns:
         A :class:`NotebookRun`.
@@ -330,7 +333,7 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     try:
         with open(kernel_log, "w", encoding="utf-8") as log:
             interruption.client = nbclient.NotebookClient(
-                notebook, timeout=timeout, kernel_name="python3",
+                notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                 resources={"metadata": {"path": str(out_dir)}},
                 on_notebook_start=interruption.on_notebook_start)
             interruption.client.execute(stderr=log)

@@ -254,7 +254,7 @@ def _installed_version(package: str) -> str:
 
 
 def environment() -> dict[str, str]:
-    """Versions, Keras backend, device and precision, as lessons print them in their setup cell.
+    """Versions, backend, device, precision, profile and data, as the lessons' setup cell prints.
 
     Returns:
         A dict of names to versions or descriptions; also printed one per line.
@@ -279,6 +279,9 @@ def environment() -> dict[str, str]:
         "numpy": numpy.__version__,
         "device": device,
         "precision": policy_for(capability) + (" (gpu profile)" if capability else ""),
+        # What `make lab` / `course lab` / `course run` set for the kernel: shown, not guessed.
+        "profile": os.environ.get("XRAYKIT_PROFILE") or "auto (XRAYKIT_PROFILE not set)",
+        "data": os.environ.get("XRAYKIT_DATA") or "downloads (XRAYKIT_DATA not set)",
     }
     for key, value in details.items():
         print(f"{key:>9}: {value}")
