@@ -1,7 +1,8 @@
 """The command line, ``python -m xraykit``: datasets, course, tune, data-parallel and predict.
 
-``datasets`` lists, describes, downloads and verifies the registry's data; ``course`` runs or
-checks the notebooks; ``tune`` runs a KerasTuner search (one process, a process of a
+``datasets`` lists, describes, downloads and verifies the registry's data; ``course`` runs,
+checks, opens (JupyterLab), hands out (student edition), grades or publishes (website) the
+notebooks; ``tune`` runs a KerasTuner search (one process, a process of a
 distributed chief/worker search, or a chief and workers started here); ``data-parallel`` trains
 a tiny model over virtual CPU devices; ``predict`` runs a saved model on image files and folders.
 Every command exits non-zero with one line on stderr (no
@@ -19,6 +20,16 @@ import sys
 #: ``tune --kind`` choices (:data:`xraykit.tuning.KINDS`; named here so that building the
 #: command line does not start Keras).
 TUNER_KINDS = ("random", "hyperband", "bayesian")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -54,7 +65,7 @@ def _sample(args) -> int:
 
 
 def _datasets(args) -> int:
-    from xraykit import datasets
+    from xraykit import datasets, urls
 
     if args.action == "list":
         for name in datasets.list_datasets():
@@ -75,7 +86,7 @@ def _datasets(args) -> int:
             elif key == "files":
                 for size, file_entry in value.items():
                     checksum = file_entry.get("sha256") or file_entry.get("md5")
-                    print(f"  {size:>4} px: {file_entry['url']}  ({checksum})")
+                    print(f"  {size:>4} px: {urls.redact_url(file_entry['url'])}  ({checksum})")
             else:
                 print(f"{key}: {' '.join(str(value).split())}")
         return 0
@@ -98,18 +109,74 @@ def _datasets(args) -> int:
 def _course(args) -> int:
     from xraykit import course
 
-    if args.profile != "auto":
+    if args.action in _COURSE_ACTIONS:
+        return _COURSE_ACTIONS[args.action](args)
+    profile = args.profile or "auto"
+    if profile != "auto":
         from xraykit.profiles import get_profile
 
-        get_profile(args.profile)  # an unknown profile fails here, not inside every notebook
+        get_profile(profile)  # an unknown profile fails here, not inside every notebook
     if args.action == "check":
-        bad = {p.name: course.storage_problems(p) for p in course.find_notebooks(args.notebooks)}
+        found = course.find_notebooks(args.notebooks, args.only)
+        bad = {p.name: course.storage_problems(p) for p in found}
         for name, problems in bad.items():
             print(f"{name}: {'; '.join(problems) or 'clean'}")
         return 1 if any(bad.values()) else 0
-    runs = course.run_course(args.out, args.profile, args.data, args.only, args.backend,
+    runs = course.run_course(args.out or "build", profile, args.data, args.only, args.backend,
                              args.timeout, args.notebooks)
     return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+def _course_lab(args) -> int:
+    from xraykit import lab
+    from xraykit.profiles import get_profile
+
+    if args.profile not in (None, "auto"):
+        get_profile(args.profile)
+    return lab.run_lab(args.profile or "auto", args.data, args.backend, args.port,
+                       open_browser=not args.no_browser)
+
+
+def _course_student(args) -> int:
+    from xraykit import exercises
+
+    if not args.out:
+        print("error: course student needs --out DIR (where the student edition goes).",
+              file=sys.stderr)
+        return 2
+    written = exercises.write_student_edition(args.out, args.notebooks, args.only)
+    print(f"student edition: {len(written)} notebook(s) in {args.out}/ (no solutions; an "
+          "answer cell after each exercise, and a check cell where one exists)")
+    return 0
+
+
+def _course_grade(args) -> int:
+    from xraykit import grading
+    from xraykit.profiles import get_profile
+
+    if not args.target:
+        print("error: course grade needs a notebook or a folder of notebooks.", file=sys.stderr)
+        return 2
+    profile = args.profile or "smoke"
+    get_profile(profile)
+    reports = grading.grade(args.target, args.out or "build/graded", profile, args.data,
+                            args.backend, args.only, args.timeout)
+    print(grading.grades_table(reports))
+    if args.json:
+        print(f"JSON: {grading.write_json(reports, args.json)}")
+    return 0
+
+
+def _course_site(args) -> int:
+    from xraykit import site
+
+    index = site.build_site(args.executed, args.out or "build/site", args.profile)
+    print(f"site: {index} (open it in a browser)")
+    return 0
+
+
+_COURSE_ACTIONS = {"lab": _course_lab, "student": _course_student, "grade": _course_grade,
+                   "site": _course_site}
 
 
 def _search_args(args) -> list[str]:
@@ -262,18 +329,36 @@ def _add_datasets(commands) -> None:
                            "URL of a server laid out like the shared data folder")
 
 
+_COURSE_HELP = """run: execute the notebooks headless (executed copies and HTML in --out);
+check: the notebooks are stored clean; lab: JupyterLab on the notebooks with the profile, data
+and backend set; student: write the student edition (no solutions) to --out; grade TARGET:
+execute a student's notebook(s) and report each exercise (table, --json); site: build the
+course website from executed notebooks (--executed) into --out."""
+
+
 def _add_course(commands) -> None:
-    run = commands.add_parser("course", help="execute the notebooks, or check they are clean")
-    run.add_argument("action", choices=["run", "check"])
-    run.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto")
+    run = commands.add_parser("course", help="run, check, open, hand out, grade or publish the "
+                              "notebooks", description=_COURSE_HELP)
+    run.add_argument("action", choices=["run", "check", "lab", "student", "grade", "site"])
+    run.add_argument("target", nargs="?", default=None,
+                     help="grade: a student's NN_*.ipynb or a folder of them")
+    run.add_argument("--profile", default=None,
+                     help="smoke | cpu | gpu | auto (default auto; smoke for grade)")
     run.add_argument("--data", default=None, help="folder or .npz used instead of downloads")
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes, e.g. 00 01")
-    run.add_argument("--out", default="build", help="folder for executed notebooks and HTML")
+    run.add_argument("--out", default=None,
+                     help="output folder (run: build; grade: build/graded; site: build/site)")
     run.add_argument("--backend", default=None, help="Keras backend of the kernels")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.add_argument("--timeout", type=_positive_seconds, default=1800,
+                     help="seconds allowed per cell (> 0)")
     run.add_argument("--notebooks", default=None,
                      help="folder of the notebooks (default: those installed with xraykit, "
                           "else notebooks/ of a source checkout)")
+    run.add_argument("--port", type=int, default=None, help="lab: the server's port")
+    run.add_argument("--no-browser", action="store_true", help="lab: open no browser tab")
+    run.add_argument("--json", default=None, help="grade: also write the report as JSON here")
+    run.add_argument("--executed", default="build",
+                     help="site: folder of executed notebooks (from `course run --out`)")
 
 
 _TUNE_HELP = """Runs a KerasTuner search of an xraykit.tuning search space: trains on the
@@ -351,8 +436,10 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError) as err:
         # OSError: network, cache and file problems; RuntimeError: failed trials or workers.
+        from xraykit.urls import redact_text
+
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print("error: " + " ".join(line.strip() for line in str(message).splitlines()),
+        print("error: " + redact_text(" ".join(line.strip() for line in str(message).splitlines())),
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
