@@ -20,6 +20,16 @@ import sys
 TUNER_KINDS = ("random", "hyperband", "bayesian")
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -53,7 +63,7 @@ def _sample(args) -> int:
 
 
 def _datasets(args) -> int:
-    from xraykit import datasets
+    from xraykit import datasets, urls
 
     if args.action == "list":
         for name in datasets.list_datasets():
@@ -74,7 +84,7 @@ def _datasets(args) -> int:
             elif key == "files":
                 for size, file_entry in value.items():
                     checksum = file_entry.get("sha256") or file_entry.get("md5")
-                    print(f"  {size:>4} px: {file_entry['url']}  ({checksum})")
+                    print(f"  {size:>4} px: {urls.redact_url(file_entry['url'])}  ({checksum})")
             else:
                 print(f"{key}: {' '.join(str(value).split())}")
         return 0
@@ -102,7 +112,8 @@ def _course(args) -> int:
 
         get_profile(args.profile)  # an unknown profile fails here, not inside every notebook
     if args.action == "check":
-        bad = {p.name: course.storage_problems(p) for p in course.find_notebooks(args.notebooks)}
+        found = course.find_notebooks(args.notebooks, args.only)
+        bad = {p.name: course.storage_problems(p) for p in found}
         for name, problems in bad.items():
             print(f"{name}: {'; '.join(problems) or 'clean'}")
         return 1 if any(bad.values()) else 0
@@ -225,7 +236,8 @@ def _add_course(commands) -> None:
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes, e.g. 00 01")
     run.add_argument("--out", default="build", help="folder for executed notebooks and HTML")
     run.add_argument("--backend", default=None, help="Keras backend of the kernels")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.add_argument("--timeout", type=_positive_seconds, default=1800,
+                     help="seconds allowed per cell (> 0)")
     run.add_argument("--notebooks", default=None,
                      help="folder of the notebooks (default: those installed with xraykit, "
                           "else notebooks/ of a source checkout)")
@@ -306,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError) as err:
         # OSError: network, cache and file problems; RuntimeError: failed trials or workers.
+        from xraykit.urls import redact_text
+
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print("error: " + " ".join(line.strip() for line in str(message).splitlines()),
+        print("error: " + redact_text(" ".join(line.strip() for line in str(message).splitlines())),
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:

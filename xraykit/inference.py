@@ -42,7 +42,7 @@ import xraykit.training  # noqa: F401
 from xraykit import files
 from xraykit.calibration import apply_temperature
 from xraykit.folders import list_images
-from xraykit.images import read_images
+from xraykit.images import IMAGE_SUFFIXES, read_images
 from xraykit.pixels import resize_batch, to_unit_batch
 from xraykit.tasks import TASKS, check_task, task_from_model
 
@@ -179,7 +179,7 @@ def _check_config(config: InferenceConfig, where: str, n_outputs: int | None = N
     problem = _config_problem(config, n_outputs, input_shape)
     if problem is not None:
         field, message, is_type = problem
-        kind = "argument" if where in ("predict", "save_model") else "field"
+        kind = "argument" if where.startswith(("predict", "save_model")) else "field"
         raise (type_error if is_type else ValueError)(f"{where}: {kind} {field!r} {message}.")
     return config
 
@@ -216,6 +216,56 @@ def _infer_config(model, where: str = "arguments", **overrides) -> InferenceConf
     config.image_size = int(config.image_size)
     config.channels = int(config.channels)
     return config
+
+
+_PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
+_END_WITH = ("end the model with a sigmoid (binary, multilabel) or softmax (multiclass), e.g. "
+             "keras.Sequential([model, keras.layers.Activation('sigmoid')]), and save that")
+
+
+def _probe(model, config: InferenceConfig) -> np.ndarray:
+    """The model's outputs for a few images in [0, 1]: black, white, grey noise."""
+    shape = (config.image_size, config.image_size, config.channels)
+    noise = np.random.default_rng(0).uniform(0, 1, (2, *shape))
+    batch = np.concatenate([np.zeros((1, *shape)), np.ones((1, *shape)), noise])
+    return np.asarray(model.predict(batch.astype(np.float32), verbose=0), dtype=np.float64)
+
+
+def check_probability_model(model, where: str, config: InferenceConfig | None = None) -> None:
+    """Checks that a model maps one batch of images to probabilities, as :func:`predict` reads it.
+
+    A last layer whose activation is neither sigmoid nor softmax (``"linear"``: logits) is
+    refused; a last layer without an ``activation`` is probed with a few images in [0, 1] and
+    refused when an output falls outside [0, 1].
+
+    Args:
+        model: A Keras model.
+        where: The file or function named in the message.
+        config: Its inference settings (for the probe's image size; default: inferred).
+
+    Raises:
+        ValueError: If the model has several inputs or outputs, ends in an activation that does
+            not give probabilities, or gives outputs outside [0, 1]; the message names
+            ``where`` and says what to do.
+    """
+    for kind in ("inputs", "outputs"):
+        count = len(getattr(model, kind, None) or [])
+        if count != 1:
+            raise ValueError(f"{where}: the model has {count} {kind}; xraykit feeds one batch of "
+                             "images and reads one array of probabilities: build a model with a "
+                             f"single image input and a single output.")
+    layer = model.layers[-1] if getattr(model, "layers", None) else None
+    activation = getattr(getattr(layer, "activation", None), "__name__", None)
+    if activation is not None and activation not in _PROBABILITY_ACTIVATIONS:
+        raise ValueError(f"{where}: the model's last layer {layer.name!r} has activation "
+                         f"{activation!r}, so its outputs are not probabilities (logits?): "
+                         f"{_END_WITH}.")
+    if activation is None:
+        outputs = _probe(model, config or _infer_config(model))
+        if not np.isfinite(outputs).all() or outputs.min() < 0 or outputs.max() > 1:
+            raise ValueError(f"{where}: on test images in [0, 1] the model's outputs range "
+                             f"{np.nanmin(outputs):.4g}..{np.nanmax(outputs):.4g}, outside [0, 1]:"
+                             f" they are not probabilities; {_END_WITH}.")
 
 
 def model_config(model) -> InferenceConfig:
@@ -258,15 +308,17 @@ def save_model(model, path: str | os.PathLike, image_size: int | None = None,
         TypeError: If a setting has the wrong type (e.g. ``class_names`` not a list of str).
         ValueError: If a setting is out of range (a threshold outside [0, 1], a temperature
             that is not finite and > 0, an unknown resize mode or task, an image size or
-            class names that do not fit the model).
+            class names that do not fit the model), or the model's output is not a
+            probability (see :func:`check_probability_model`); the message names ``path``.
     """
     path = pathlib.Path(path)
     if path.suffix != ".keras":
         path = path.with_name(path.name + ".keras")
     if class_names is not None and not isinstance(class_names, str):
         class_names = list(class_names)
-    config = _infer_config(model, "save_model", image_size=image_size, resize_mode=resize_mode,
-                           temperature=temperature, threshold=threshold,
+    check_probability_model(model, f"save_model({path})")
+    config = _infer_config(model, f"save_model({path})", image_size=image_size,
+                           resize_mode=resize_mode, temperature=temperature, threshold=threshold,
                            class_names=class_names, task=task)
     text = json.dumps(config.to_dict(), indent=2)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -471,7 +523,8 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
 
     Args:
         model: A Keras model, or the path of a ``.keras`` file from :func:`save_model`.
-        path_or_array: A PNG/JPEG/DICOM file, a folder of them (searched recursively), a list
+        path_or_array: An image file (:data:`xraykit.images.SUPPORTED`), a folder of them
+            (searched recursively for :data:`xraykit.images.IMAGE_SUFFIXES`), a list
             of files, or an array: one image ``(H, W)``, a batch ``(N, H, W)`` or
             ``(N, H, W, C)``, floats in [0, 1] or uint8/uint16.
         image_size: Overrides the stored :class:`InferenceConfig` (needed only for models
@@ -498,7 +551,9 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
             an array has the wrong shape, NaN/inf or values outside [0, 1], an override is
             out of range, or the model file or its stored settings are unusable.
     """
+    where = "predict"
     if isinstance(model, (str, os.PathLike)):
+        where = str(model)
         model = load_model(model)
     elif not isinstance(model, keras.Model):
         raise TypeError(f"predict: model must be a keras.Model or the path of a .keras file "
@@ -508,6 +563,7 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
     if class_names is not None and not isinstance(class_names, str):
         class_names = list(class_names)
     config = model_config(model)
+    check_probability_model(model, where, config)
     config = _infer_config(model, "predict", **{**dataclasses.asdict(config), **{
         k: v for k, v in dict(image_size=image_size, resize_mode=resize_mode,
                               temperature=temperature, threshold=threshold,
@@ -520,7 +576,8 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         if source.is_dir():
             files = list_images(source)
             if not files:
-                raise ValueError(f"{source}: no PNG/JPEG/DICOM files found in this folder.")
+                raise ValueError(f"{source}: no image file found in this folder (looked for "
+                                 f"{', '.join(IMAGE_SUFFIXES)}).")
         elif source.is_file():
             files = [source]
         else:
@@ -545,6 +602,10 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
     x = images if config.channels == 1 else np.repeat(images, config.channels, axis=-1)
     raw = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
     raw = raw.reshape(len(x), -1)
+    if not np.isfinite(raw).all() or raw.min() < 0 or raw.max() > 1:
+        raise ValueError(f"{where}: the model's outputs range {np.nanmin(raw):.4g}.."
+                         f"{np.nanmax(raw):.4g} on these images, not probabilities in [0, 1]; "
+                         f"{_END_WITH}.")
     mode = "softmax" if config.task == "multiclass" else "sigmoid"
     probabilities = apply_temperature(raw, config.temperature, mode=mode)
     if config.task == "multiclass":

@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import os
 import sys
+import warnings
 
 #: The oldest Keras with every layer the course uses
 #: (``keras.layers.ContrastLimitedAdaptiveHistogramEqualization`` arrived in 3.14).
@@ -109,6 +110,11 @@ def quiet_start(backend: str = "tensorflow"):
     import keras
 
     check_keras_version(keras.__version__)
+    if keras.backend.backend() == "torch":
+        # Keras 3.15's torch count_nonzero (inside RandAugment and others) calls Tensor.T on
+        # 0-D tensors, for which PyTorch warns on every call: nothing a student can act on.
+        warnings.filterwarnings("ignore", message="Tensor.T is deprecated on 0-D tensors",
+                                category=UserWarning)
     # Registers xraykit's custom layers, losses and metrics, so that keras.saving.load_model opens
     # a model saved from any lesson in a fresh kernel.
     import xraykit.inference  # noqa: F401
