@@ -7,7 +7,10 @@ several switch settings and check they are the same network: layer types and nam
 parameter counts, the penalties and their configurations, the same initial weights for one seed,
 the same predictions on real radiographs, the same dropout masks in training mode. They also
 check the soft-thresholding step and the lesson's claim that L1 under Adam leaves weights near
-zero, not at zero.
+zero, not at zero; the lesson's inverted dropout against ``keras.layers.Dropout`` at p = 0, 0.5,
+0.99 and 1; its conv + batch norm against Keras' layers, and the scale invariance it teaches (same
+output for a kernel scaled by c, gradient scaled by 1/c); and that the lesson reads profile fields,
+chooses on the selection split and compares paired, without the overlap rule.
 """
 
 import keras
@@ -122,3 +125,73 @@ def test_l1_under_adam_leaves_weights_near_zero_not_at_zero(lesson, small_data):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             layer.kernel.assign(lesson.soft_threshold(_numpy(layer.kernel), 1e-3))
     assert weight_stats(model, tol=1e-3)["exact_zero"] >= stats["near_zero"]
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5, 0.99, 1.0])
+def test_inverted_dropout_agrees_with_keras_dropout(lesson, small_data, rate):
+    """Same kept share and 1/(1-p) scaling as keras.layers.Dropout; the mean kept (p < 1)."""
+    x = np.repeat(small_data.x_val[:4].reshape(1, -1), 200, axis=0).astype("float32")
+    ours = _numpy(lesson.inverted_dropout(x, rate, seed=3))
+    theirs = _numpy(keras.layers.Dropout(rate, seed=3, dtype="float32")(x, training=True))
+    for out in (ours, theirs):
+        kept = out != 0
+        np.testing.assert_allclose(out[kept], x[kept] / (1 - rate), rtol=1e-6)
+        if rate == 1.0:  # nothing kept, by both: Keras returns zeros for rate=1
+            assert not kept.any()
+            continue
+        share, n = kept[x != 0].mean(), np.count_nonzero(x)  # binomial: 5 standard errors
+        assert abs(share - (1 - rate)) <= 5 * np.sqrt(rate * (1 - rate) / n) + 1e-9
+        standard_error = np.sqrt(rate / (1 - rate) * np.mean(x**2) / x.size)
+        assert abs(out.mean() - x.mean()) <= 5 * standard_error + 1e-6
+    if rate == 0.0:
+        np.testing.assert_array_equal(ours, x)
+    if 0 < rate < 1:  # a different draw gives a different mask: the mask is random
+        assert not np.array_equal(ours != 0, _numpy(lesson.inverted_dropout(x, rate, seed=4)) != 0)
+
+
+def test_conv_then_batch_norm_is_keras_and_ignores_the_kernel_scale(lesson, small_data):
+    """The lesson's claims: BN output unchanged when the kernel is scaled by c, gradient by 1/c."""
+    from xraykit.autodiff import value_and_grad
+
+    x = small_data.x_train[:16].astype("float32")
+    kernel = _numpy(keras.initializers.HeNormal(seed=1)((3, 3, 1, 4)))
+    conv = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, dtype="float32")
+    norm = keras.layers.BatchNormalization(dtype="float32")
+    conv.build(x.shape)
+    conv.kernel.assign(kernel)
+    np.testing.assert_allclose(_numpy(norm(conv(x), training=True)),
+                               _numpy(lesson.conv_then_batch_norm(x, kernel)), atol=1e-4)
+    target = np.random.default_rng(0).normal(size=(*x.shape[:3], 4)).astype("float32")
+
+    def loss(k, x, target):
+        return keras.ops.mean((lesson.conv_then_batch_norm(x, k, epsilon=1e-9) - target) ** 2)
+
+    value, grad = value_and_grad(loss, kernel, x, target)
+    for c in (0.3, 3.0):
+        scaled_value, scaled_grad = value_and_grad(loss, (c * kernel).astype("float32"), x, target)
+        assert scaled_value == pytest.approx(value, rel=1e-4)
+        np.testing.assert_allclose(scaled_grad * c, grad, rtol=1e-2, atol=1e-6)
+    # Without the normalization the scale matters: the check can fail.
+    plain = keras.ops.conv(x, 2.0 * kernel, padding="same")
+    assert not np.allclose(_numpy(plain), _numpy(keras.ops.conv(x, kernel, padding="same")))
+
+
+def _code_cells():
+    import json
+
+    from xraykit import course
+
+    cells = json.loads(course.find_notebooks(only=["05"])[0].read_text(encoding="utf-8"))["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+
+
+def test_the_lesson_reads_profile_fields_compares_paired_and_uses_runs():
+    import re
+
+    code = "\n".join(_code_cells())
+    pattern = re.compile(r"profile\.name\s*(==|!=|in\b)|\[profile\.name\]")
+    assert [line for line in code.splitlines() if pattern.search(line)] == []
+    assert "regularization" not in code  # the module is xraykit.runs now
+    assert 'split="selection"' in code
+    assert "paired_bootstrap_ci" in code
+    assert '["high"] >=' not in code  # the overlap rule is gone
