@@ -19,8 +19,13 @@ import numpy as np
 from scipy import special
 from sklearn.calibration import calibration_curve
 
-from xraykit.checks import (check_class_indices, check_count, check_finite_array, check_number,
-                            check_positive)
+from xraykit.checks import (
+    check_class_indices,
+    check_count,
+    check_finite_array,
+    check_number,
+    check_positive,
+)
 from xraykit.tasks import check_binary
 
 #: Bins of every reliability curve and ECE in xraykit, so that a printed ECE and the one in a

@@ -18,11 +18,12 @@ Example:
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
-__all__ = ["check_class_indices", "check_count", "check_finite_array", "check_level",
-           "check_number", "check_positive", "check_threshold"]
+__all__ = ["check_class_indices", "check_count", "check_finite_array", "check_folder_name",
+           "check_level", "check_number", "check_positive", "check_threshold"]
 
 
 def check_number(value, name: str, low: float | None = None, high: float | None = None,
@@ -186,3 +187,26 @@ def check_class_indices(labels, num_classes: int, name: str = "y_true") -> np.nd
         raise ValueError(f"{name} must hold class indices 0..{num_classes - 1} (one per "
                          f"column of the scores); found {np.unique(values[bad])[:5].tolist()}.")
     return values.astype(int)
+
+
+def check_folder_name(name, argument: str, example: str = "demo") -> str:
+    """Checks a name that becomes one folder inside a given folder (a search's project name).
+
+    Args:
+        name: The name.
+        argument: The argument's name, used in the message (``"--project-name"``).
+        example: A valid name to suggest.
+
+    Returns:
+        The name as a string.
+
+    Raises:
+        ValueError: If the name is empty, ``.`` or ``..``, or holds a path separator or a NUL
+            character: it could then leave the folder it is meant to live in.
+    """
+    text = str(name)
+    separators = {"/", "\\", os.sep, os.altsep or "/"}
+    if text.strip() in ("", ".", "..") or any(s in text for s in separators) or "\0" in text:
+        raise ValueError(f"{argument} {text!r} must be one folder name (no '/', '\\', '..' or "
+                         f"empty name), e.g. {example!r}.")
+    return text

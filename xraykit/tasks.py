@@ -124,9 +124,9 @@ def check_binary(y_true, y_score=None, *, score_name: str = "y_score",
         array (``None`` when no scores were given).
 
     Raises:
-        ValueError: If the sizes differ, no label is known, a label is not 0/1 (the message
-            shows the values found), a score is NaN or infinite, or with ``probabilities=True`` a score is
-            outside [0, 1].
+        ValueError: If the sizes differ, ``y_true`` is empty, no label is known, a label is not
+            0/1 (the message shows the values found), a score is NaN or infinite, or with
+            ``probabilities=True`` a score is outside [0, 1].
 
     Example:
         >>> check_binary([0, 1, np.nan], [0.2, 0.9, 0.5])

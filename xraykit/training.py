@@ -30,8 +30,8 @@ import numpy as np
 from keras import ops
 
 from xraykit import files
-from xraykit.checks import check_count, check_finite_array, check_threshold
 from xraykit.augmentation import EpochTimer  # the epoch timer lives below training (re-exported)
+from xraykit.checks import check_count, check_finite_array, check_threshold
 from xraykit.losses import class_weight_for_fit, get_loss
 from xraykit.optimizers import make_optimizer
 from xraykit.tasks import check_task, task_from_model
