@@ -27,11 +27,11 @@ REAL_DATA_FIXTURES = {"shared_data", "pneumonia_npz", "pneumonia", "dicom_dir", 
 # (``make test-jax``/``test-torch`` select ``-m backend``). A new test module is backend-sensitive
 # until it is listed here.
 BACKEND_FREE = {
-    "test_calibration", "test_checks", "test_course", "test_course_data", "test_datasets", "test_datasets_npz",
-    "test_dicom", "test_downloads", "test_evaluation", "test_files", "test_folders",
-    "test_images", "test_install", "test_layout", "test_lesson_00", "test_notebooks",
-    "test_plotting", "test_profiles_cli", "test_registry", "test_runtime", "test_samples",
-    "test_synthetic", "test_tasks", "test_widgets",
+    "test_calibration", "test_checks", "test_course", "test_course_data", "test_datasets",
+    "test_datasets_npz", "test_dicom", "test_downloads", "test_evaluation", "test_files",
+    "test_folders", "test_images", "test_install", "test_layout", "test_lesson_00",
+    "test_notebooks", "test_plotting", "test_profiles_cli", "test_registry", "test_runtime",
+    "test_samples", "test_synthetic", "test_tasks", "test_widgets",
 }
 
 

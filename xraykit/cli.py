@@ -147,9 +147,14 @@ def _tune_here(args, profile) -> int:
 
     keras = quiet_start()  # before tuning imports Keras: no TensorFlow start-up lines
 
+    from keras_tuner.src import config as keras_tuner_config
+
     from xraykit import tuning
     from xraykit.datasets import course_data
 
+    # KerasTuner prints each failed trial's traceback; the command reports the cause instead
+    # (TrialsFailedError), in one line.
+    keras_tuner_config.DEBUG = False
     keras.utils.set_random_seed(args.seed)
     space = tuning.SearchSpace.named(args.space)  # an unknown name fails before the data loads
     data = course_data(args.dataset, profile, args.data, seed=args.seed)
