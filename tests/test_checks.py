@@ -188,3 +188,30 @@ def test_temperature_fit_refuses_empty_and_non_finite_scores():
     logits = np.array([-2.0, 1.0, np.nan, 3.0])
     with pytest.raises(ValueError, match="scores holds 1 NaN or infinite"):
         calibration.TemperatureScaler(from_logits=True).fit([0, 1, 0, 1], logits)
+
+
+# ------------------------------------------------------------------------------------------
+# widgets (the sliders would clamp a bad value silently; the static figure would draw it)
+# ------------------------------------------------------------------------------------------
+@pytest.fixture
+def static_widgets(monkeypatch):
+    monkeypatch.setenv("XRAYKIT_STATIC_WIDGETS", "1")
+    from xraykit import widgets
+
+    return widgets
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda w: w.threshold_explorer(Y, SCORES, 1.5), "threshold must be a finite number"),
+    (lambda w: w.threshold_explorer(Y, SCORES * 3), "y_score must hold probabilities"),
+    (lambda w: w.window_level_explorer(np.full((8, 8), 0.5), 0.5, 0.0), "width must be"),
+    (lambda w: w.window_level_explorer(np.full((8, 8), 0.5), float("nan")), "center must be"),
+    (lambda w: w.window_level_explorer(np.full((8, 8), 128.0)), "path_or_image must be in"),
+    (lambda w: w.augmentation_explorer(np.full((8, 8), 0.5), "strongest"), "preset must be"),
+    (lambda w: w.augmentation_explorer(np.full((8, 8), 0.5), n=0), "n must be a whole number"),
+    (lambda w: w.augmentation_explorer(np.full((8, 8), 0.5), strength=-1), "strength must be"),
+    (lambda w: w.augmentation_explorer(np.full((8, 8), np.nan)), "NaN"),
+])
+def test_widgets_check_their_arguments(static_widgets, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(static_widgets)

@@ -48,8 +48,9 @@ def check_number(value, name: str, low: float | None = None, high: float | None 
     """
     left = "(" if low_open or low is None else "["
     right = ")" if high_open or high is None else "]"
-    span = (f" in {left}{'-inf' if low is None else f'{low:g}'}, "
-            f"{'inf' if high is None else f'{high:g}'}{right}")
+    span = "" if low is None and high is None else (
+        f" in {left}{'-inf' if low is None else f'{low:g}'}, "
+        f"{'inf' if high is None else f'{high:g}'}{right}")
     hint = f" ({what})" if what else ""
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray)) or \
             np.ndim(value) != 0:
