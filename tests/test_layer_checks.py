@@ -49,3 +49,25 @@ def test_good_arguments_still_work():
     assert preprocessing.equalize_hist(IMAGES, bins=2).shape == IMAGES.shape
     equalized = preprocessing.clahe(IMAGES[0], clip_limit=1.5, tile_grid_size=[2, 2])
     assert equalized.shape == (16, 16, 1)
+
+
+@pytest.mark.parametrize("option", ["rotation_factor", "translation_factor", "zoom_factor"])
+def test_random_affine_refuses_nan_factors(option):
+    from xraykit.affine import RandomAffine
+
+    with pytest.raises(ValueError, match=f"RandomAffine: {option}=.* is out of range"):
+        RandomAffine(**{option: float("nan")})
+    with pytest.raises(ValueError, match=f"RandomAffine: {option}=.* is out of range"):
+        RandomAffine(**{option: (0.0, float("inf"))})
+
+
+@pytest.mark.parametrize("history, message", [
+    ({"auc": [], "val_auc": []}, "holds 0 epoch"),
+    ({"auc": [0.6, 0.7], "val_auc": [0.5]}, r"holds 2 epoch\(s\) of 'auc' and 1"),
+    ({"auc": [0.6, 0.7], "val_auc": [np.nan, np.nan]}, "the run diverged"),
+])
+def test_gap_summary_refuses_empty_or_diverged_histories(history, message):
+    from xraykit.runs import gap_summary
+
+    with pytest.raises(ValueError, match=message):
+        gap_summary(history)
