@@ -112,3 +112,19 @@ def test_metric_thresholds_are_checked(threshold):
         training.Specificity(threshold=threshold)
     with pytest.raises(ValueError, match="threshold must be a finite number in"):
         training.task_metrics("binary", threshold=threshold)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+@pytest.mark.parametrize("damaged", ["training_metadata.json", "latest.weights.h5"])
+def test_a_damaged_backup_is_named_when_resuming(damaged, tmp_path):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    model = _model()
+    model.save_weights(backup / "latest.weights.h5")
+    (backup / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+    target = backup / damaged
+    target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 3])
+    with pytest.raises(ValueError, match="the backup of an interrupted run cannot be read.*"
+                                         "delete this folder") as info:
+        training.fit(model, _data(), "smoke", epochs=2, run_dir=tmp_path, verbose=0)
+    assert str(backup) in str(info.value)

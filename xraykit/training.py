@@ -471,6 +471,27 @@ class _ResumableCSVLogger(keras.callbacks.CSVLogger):
             self._opened = True
 
 
+class _NamedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose damaged backup is named, with what to do, when a run resumes.
+
+    Keras falls back to the previous copy of damaged weights (``double_checkpoint``) but lets
+    a damaged ``training_metadata.json`` (or both weight copies) fail with a bare
+    ``JSONDecodeError``/``OSError`` that names no file.
+    """
+
+    def on_train_begin(self, logs=None):
+        """Keras callback hook: restores the backup, or says which folder is damaged."""
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            if not os.path.isdir(self.backup_dir) or not self.model.built:
+                raise
+            raise ValueError(
+                f"{self.backup_dir}: the backup of an interrupted run cannot be read "
+                f"({type(error).__name__}: {error}); delete this folder to start the run over "
+                f"(best.keras and history.csv next to it are kept), or pass another "
+                f"run_dir.") from error
+
 def _drop_history_rows(path: pathlib.Path, first_epoch: int) -> None:
     """Removes the rows of ``history.csv`` whose epoch is ``>= first_epoch`` (atomically).
 
@@ -596,8 +617,7 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         cbs.append(BestCheckpoint(run_dir, monitor="val_auc", mode="max", patience=patience,
                                   restore_best=bool(early_stopping), save=checkpoint))
     cbs.append(_ResumableCSVLogger(os.fspath(run_dir / "history.csv")))
-    cbs.append(keras.callbacks.BackupAndRestore(os.fspath(run_dir / "backup"),
-                                                double_checkpoint=True))
+    cbs.append(_NamedBackupAndRestore(os.fspath(run_dir / "backup"), double_checkpoint=True))
     cbs.extend(callbacks or [])
 
     history = model.fit(
