@@ -29,27 +29,6 @@ import tempfile
 import time
 
 
-class _Timer:
-    """Per-epoch wall time (a keras callback built lazily so keras imports after the backend)."""
-
-    @staticmethod
-    def make():
-        import keras
-
-        class EpochTimes(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._start)
-
-        return EpochTimes()
-
-
 def _rate(n, seconds):
     steady = seconds[1:] or seconds  # drop the compile epoch
     return n * len(steady) / sum(steady)
@@ -68,7 +47,7 @@ def main(argv=None) -> dict:
 
     import xraykit
     from xraykit.models import build_model
-    from xraykit.training import compile_model, fit
+    from xraykit.training import EpochTimer, compile_model, fit
 
     data_dir = pathlib.Path(args.data)
     npz = data_dir / "pneumoniamnist" / "pneumoniamnist_28.npz" if data_dir.is_dir() else data_dir
@@ -80,7 +59,7 @@ def main(argv=None) -> dict:
         keras.utils.set_random_seed(0)
         model = build_model("small_cnn", (28, 28, 1), seed=0)
         compile_model(model, task="binary", learning_rate=1e-3)
-        timer = _Timer.make()
+        timer = EpochTimer()
         model.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
                   validation_data=(data.x_val, data.y_val), callbacks=[timer])
         return _rate(n, timer.seconds)
@@ -89,7 +68,7 @@ def main(argv=None) -> dict:
         keras.utils.set_random_seed(0)
         model = build_model("small_cnn", (28, 28, 1), augmentation=augmentation, seed=0)
         compile_model(model, task="binary", learning_rate=1e-3)
-        timer = _Timer.make()
+        timer = EpochTimer()
         with tempfile.TemporaryDirectory() as run_dir:
             fit(model, data, epochs=args.epochs, batch_size=args.batch_size, run_dir=run_dir,
                 callbacks=[timer], early_stopping=False, verbose=0)

@@ -60,6 +60,8 @@ def _layer_models(keras, rng):
         "RandomAffine": lambda: RandomAffine((-0.1, 0.05), 0.2, (-0.3, 0.1), fill_mode="reflect",
                                              interpolation="nearest", seed=3),
     }
+    if keras.backend.backend() == "torch":
+        del layers["clahe_layer"]  # refused under torch (see xraykit.preprocessing.clahe_layer)
     for name, make in layers.items():
         inputs = keras.Input((16, 16, 1))
         x = make()(inputs)

@@ -19,6 +19,11 @@ def _backend():
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
+needs_jax_or_tf = pytest.mark.skipif(
+    _backend() == "torch", reason="data-parallel here covers jax and tensorflow; under torch "
+    "test_data_parallel_is_refused_under_torch checks the message")
+
+
 @pytest.fixture
 def phantom_npz(tmp_path):
     """A small binary dataset of synthetic chest phantoms in MedMNIST's npz layout."""
@@ -58,6 +63,7 @@ def test_chief_and_two_workers_share_a_search(tmp_path, phantom_npz, capsys, mon
     assert f"best: trial {best['trial_id']}, score {best['score']:.4f}" in out
 
 
+@needs_jax_or_tf
 def test_data_parallel_training_on_two_virtual_devices():
     env = dict(os.environ, KERAS_BACKEND=_backend())
     result = subprocess.run(
@@ -78,6 +84,17 @@ def test_data_parallel_training_on_two_virtual_devices():
     assert result.stdout.startswith(f"{expected} over 2 devices ({_backend()})")
 
 
+@pytest.mark.skipif(_backend() != "torch", reason="the torch refusal")
+def test_data_parallel_is_refused_under_torch():
+    env = dict(os.environ, KERAS_BACKEND="torch")
+    result = subprocess.run(
+        [sys.executable, "-m", "xraykit", "data-parallel", "--devices", "2", "--steps", "1"],
+        env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode != 0
+    assert "not torch" in result.stderr and "Traceback" not in result.stderr
+
+
+@needs_jax_or_tf
 def test_virtual_devices_refused_after_backend_start():
     import keras
 
@@ -88,8 +105,8 @@ def test_virtual_devices_refused_after_backend_start():
         distribute.virtual_cpu_devices(3)
 
 
-def _old_device_listing(backend):
-    """The hand-written listing distribute used before keras.distribution.list_devices."""
+def _platform_devices(backend):
+    """The backend's own device listing: its GPUs, or its CPUs where it has none."""
     import keras
 
     if backend == "jax":
@@ -110,10 +127,12 @@ def _type_and_index(name):
     return kind.rsplit("/", 1)[-1].split(":")[-1].lower(), int(index)
 
 
-def test_default_devices_equal_the_old_hand_written_listing():
+@needs_jax_or_tf
+def test_default_devices_are_the_platforms_gpus_else_cpus():
     from xraykit.distribute.data_parallel import _devices
 
     devices = _devices(None)
-    old = _old_device_listing(_backend())
-    assert devices and [_type_and_index(d) for d in devices] == [_type_and_index(d) for d in old]
+    expected = _platform_devices(_backend())
+    assert devices
+    assert [_type_and_index(d) for d in devices] == [_type_and_index(d) for d in expected]
     assert _devices(("cpu:0",)) == ["cpu:0"]

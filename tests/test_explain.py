@@ -23,11 +23,17 @@ def test_grad_cam_peaks_on_the_opacity():
     """A CNN trained on phantoms whose label is an opacity looks at the opacity."""
     from scipy.ndimage import binary_dilation
 
+    keras.utils.set_random_seed(0)
     x, y, masks = phantoms(480, 28, seed=1)
     model = _small_localizer()
     model.compile(keras.optimizers.Adam(5e-3), "binary_crossentropy", metrics=["accuracy"])
-    model.fit(x[:400], y[:400], epochs=15, batch_size=40, verbose=0)
-    _, accuracy = model.evaluate(x[400:], y[400:], verbose=0)
+    # Backends draw different initial weights from one seed and some start slower: train in
+    # rounds of 5 epochs until the phantoms are learned, 40 epochs at most.
+    for _ in range(8):
+        model.fit(x[:400], y[:400], epochs=5, batch_size=40, verbose=0)
+        _, accuracy = model.evaluate(x[400:], y[400:], verbose=0)
+        if accuracy > 0.85:
+            break
     assert accuracy > 0.75, f"phantom CNN did not learn (accuracy {accuracy:.2f})"
 
     positives = np.flatnonzero(y[400:, 0] == 1) + 400

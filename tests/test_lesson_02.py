@@ -308,39 +308,3 @@ def test_transfer_section_runs_offline_and_from_a_local_weights_file(tmp_path):
     assert "SKIPPED" not in local["printed"] and "Downloading data from" not in local["printed"]
     assert local["same_as_file"] and local["file_kept"]   # the file's weights, from the cache
     assert len(local["features"]) == 6                    # other weights: three new feature files
-
-
-# ---------------------------------------------------------------------------------------------
-# The notebook's shape: exercises answered, branches read from the profile's fields
-# ---------------------------------------------------------------------------------------------
-def _cells():
-    import json
-
-    from xraykit import course
-
-    path = course.find_notebooks(only=["02"])[0]
-    return json.loads(path.read_text(encoding="utf-8"))["cells"]
-
-
-def test_every_exercise_is_followed_by_its_solution():
-    import re
-
-    cells = _cells()
-    start = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Exercises"))
-    exercises = [i for i, c in enumerate(cells) if i >= start and c["cell_type"] == "markdown"
-                 and re.search(r"^\*\*\d+\.\*\*", "".join(c["source"]), re.M)]
-    assert len(exercises) >= 4
-    for i in exercises:
-        text = "".join(cells[i]["source"])
-        if "<details>" in text:
-            continue
-        solution = cells[i + 1]
-        assert "solution" in solution["metadata"].get("tags", []), text[:60]
-        assert solution["metadata"]["jupyter"] == {"source_hidden": True, "outputs_hidden": True}
-
-
-def test_branches_read_profile_fields_not_its_name():
-    code = "\n".join("".join(c["source"]) for c in _cells() if c["cell_type"] == "code")
-    for pattern in ("profile.name ==", "profile.name !=", "[profile.name]", "profile.name in",
-                    'get_profile("gpu")', "ON_GPU"):
-        assert pattern not in code, pattern

@@ -56,16 +56,20 @@ def test_paired_bootstrap_auc_is_paired_bootstrap_ci(lesson, small_data, trained
     assert paired["low"] < paired["high"]
 
 
-def test_fit_temperature_is_temperature_scaler(lesson, small_data, trained):
-    _, scores = trained
+def test_fit_temperature_is_temperature_scaler(lesson, small_data):
+    # Scores with signal, on the real labels: a one-epoch model's are near chance on smoke data
+    # and would put both temperatures at the search bound, where the ratio below means nothing.
     y = small_data.y_val.ravel()
-    for p in (scores["val"].ravel(),
-              calibration.apply_temperature(scores["val"].ravel(), 0.4)):  # an over-confident copy
+    rng = np.random.default_rng(0)
+    scores = 1 / (1 + np.exp(-(2.0 * (2 * y - 1) + rng.normal(0, 2.0, len(y)))))
+    sharpened = calibration.apply_temperature(scores, 0.4)  # an over-confident copy
+    for p in (scores, sharpened):
         t = lesson.fit_temperature(y, p)
         scaler = calibration.TemperatureScaler(on_bound="ignore").fit(y, p)
         np.testing.assert_allclose(t, scaler.temperature_found, rtol=1e-6)
+        assert not scaler.at_bound
     # The sharpened scores need a temperature about 1 / 0.4 times the original's.
-    ratio = lesson.fit_temperature(y, p) / lesson.fit_temperature(y, scores["val"].ravel())
+    ratio = lesson.fit_temperature(y, sharpened) / lesson.fit_temperature(y, scores)
     assert ratio == pytest.approx(1 / 0.4, rel=0.05)
 
 
@@ -126,51 +130,3 @@ def test_fit_temperature_at_its_bound_is_what_the_scaler_refuses(lesson):
     scaler = calibration.TemperatureScaler(bounds=bounds, on_bound="ignore").fit(y, shifted)
     assert scaler.at_bound == "upper" and scaler.temperature == 1.0
     np.testing.assert_allclose(t, scaler.temperature_found, rtol=1e-6)
-
-
-def _unsolved_exercises(lesson: str) -> list[str]:
-    """Exercises with neither a <details> answer nor a collapsed solution cell right after them.
-
-    An exercise is a markdown cell starting ``**N.**``; a solution cell is tagged ``solution``
-    with its source and outputs hidden.
-    """
-    import json
-
-    from xraykit import course
-
-    cells = json.loads(course.find_notebooks(only=[lesson])[0].read_text(encoding="utf-8"))["cells"]
-    unsolved = []
-    for cell, after in zip(cells, cells[1:] + [None]):
-        text = "".join(cell["source"])
-        if cell["cell_type"] != "markdown" or not text.startswith("**") or ".** " not in text[:8]:
-            continue
-        meta = (after or {}).get("metadata", {})
-        hidden = meta.get("jupyter", {})
-        solved = "<details><summary>Answer</summary>" in text or (
-            after is not None and after["cell_type"] == "code"
-            and "solution" in meta.get("tags", [])
-            and hidden.get("source_hidden") is True and hidden.get("outputs_hidden") is True)
-        if not solved:
-            unsolved.append(text[:40])
-    return unsolved
-
-
-def _profile_name_tests(lesson: str) -> list[str]:
-    """Code lines that branch on the profile's name (printing or passing it on is fine)."""
-    import json
-    import re
-
-    from xraykit import course
-
-    cells = json.loads(course.find_notebooks(only=[lesson])[0].read_text(encoding="utf-8"))["cells"]
-    pattern = re.compile(r"profile\.name\s*(==|!=|in\b)|\[profile\.name\]")
-    return [line for cell in cells if cell["cell_type"] == "code"
-            for line in "".join(cell["source"]).splitlines() if pattern.search(line)]
-
-
-def test_every_exercise_has_a_collapsed_solution_or_an_answer():
-    assert _unsolved_exercises("07") == []
-
-
-def test_the_lesson_reads_profile_fields_not_its_name():
-    assert _profile_name_tests("07") == []

@@ -71,42 +71,34 @@ def test_class_weight_for_fit_resolves_balanced_and_refuses_double_weighting():
         losses.class_weight_for_fit("balance", y)
 
 
-def _old_training_balanced_class_weight(y):
-    """training.balanced_class_weight before losses.class_weights replaced it (reference)."""
+def _sklearn_balanced(y):
+    """scikit-learn's "balanced" weights n / (n_classes * n_c) over the known labels (reference)."""
     from sklearn.utils.class_weight import compute_class_weight
 
-    labels = np.asarray(y).reshape(-1)
-    labels = labels[~np.isnan(labels.astype(float))].astype(int)
+    labels = np.asarray(y, np.float64).reshape(-1)
+    labels = labels[~np.isnan(labels) & (labels >= 0)].astype(int)
     classes = np.unique(labels)
     weights = compute_class_weight("balanced", classes=classes, y=labels)
     return {int(c): float(w) for c, w in zip(classes, weights)}
 
 
-def _old_losses_binary_class_weights(y):
-    """The hand-written binary losses.class_weights, n / (2 n_class) (reference)."""
-    y = np.asarray(y, np.float64).reshape(-1)
-    y = y[~np.isnan(y) & (y >= 0)]
-    n, n_pos = len(y), float((y == 1).sum())
-    return {0: n / (2 * (n - n_pos)), 1: n / (2 * n_pos)}
-
-
-@pytest.mark.parametrize("y", [
-    np.array([0, 1, 1, 1]), np.array([[0], [1], [np.nan], [1], [0], [1]]),
-    np.array([1, 0, 0, -1, 0, 0, 1, 0], np.float32),
+@pytest.mark.parametrize("y, expected", [
+    (np.array([0, 1, 1, 1]), {0: 4 / 2, 1: 4 / 6}),
+    (np.array([[0], [1], [np.nan], [1], [0], [1]]), {0: 5 / 4, 1: 5 / 6}),
+    (np.array([1, 0, 0, -1, 0, 0, 1, 0], np.float32), {0: 7 / 10, 1: 7 / 4}),  # -1 is unknown
 ])
-def test_class_weights_equal_the_two_functions_they_replace_binary(y):
+def test_class_weights_binary_are_sklearns_balanced_weights(y, expected):
     weights = losses.class_weights(y)
-    assert weights == pytest.approx(_old_losses_binary_class_weights(y))
-    if not (y < 0).any():  # the training copy knew NaN only, not -1, as unknown
-        assert weights == pytest.approx(_old_training_balanced_class_weight(y))
+    assert weights == pytest.approx(expected)
+    assert weights == pytest.approx(_sklearn_balanced(y))
     # The per-label form gives the same numbers as one row.
     np.testing.assert_allclose(losses.class_weights(y, per_label=True), [[weights[0], weights[1]]])
 
 
-def test_class_weights_multiclass_equal_the_training_function_they_replace():
+def test_class_weights_multiclass_are_sklearns_balanced_weights():
     y = np.array([0, 2, 2, 1, 2, 2, 1, 2, np.nan])
     weights = losses.class_weights(y)
-    assert weights == pytest.approx(_old_training_balanced_class_weight(y))
+    assert weights == pytest.approx(_sklearn_balanced(y))
     assert weights == pytest.approx({0: 8 / 3, 1: 8 / 6, 2: 8 / 15})
     with pytest.warns(UserWarning, match="nothing to balance"):
         assert losses.class_weights(np.ones(5)) == {0: 1.0, 1: 1.0}

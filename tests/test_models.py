@@ -32,7 +32,7 @@ def test_list_models_names_the_contract():
     ("resnet_small", "binary", 1, (2, 1))])
 def test_scratch_models_output_shape_per_task(name, task, num_classes, shape):
     model = build_model(name, (28, 28, 1), task=task, num_classes=num_classes, width=8, depth=2)
-    y = np.asarray(model(_images(), training=False))
+    y = keras.ops.convert_to_numpy(model(_images(), training=False))
     assert y.shape == shape
     assert y.dtype == np.float32
     assert np.all((y >= 0) & (y <= 1))
@@ -68,13 +68,14 @@ def test_backbones_build_at_28px_and_upsample(name):
     assert all(type(layer).__module__.startswith("keras.") for layer in model.layers)
     assert model.get_layer("backbone").count_params() > 5e5
     x = _images()
-    y = np.asarray(model(x, training=False))
+    y = keras.ops.convert_to_numpy(model(x, training=False))
     assert y.shape == (2, 3) and y.dtype == np.float32
     # Same prediction as the backbone fed through its own preprocess_input (same weights).
     rgb = np.repeat(keras.ops.convert_to_numpy(model.get_layer("upsample")(x)), 3, axis=-1)
     h = model.get_layer("backbone")(_keras_preprocess(rgb, name), training=False)
     h = model.get_layer("logits")(model.get_layer("head_pool")(h))
-    np.testing.assert_allclose(y, np.asarray(model.get_layer("output")(h)), rtol=1e-4, atol=1e-5)
+    head = keras.ops.convert_to_numpy(model.get_layer("output")(h))
+    np.testing.assert_allclose(y, head, rtol=1e-4, atol=1e-5)
 
 
 def test_backbone_conventions_have_one_home():
@@ -202,7 +203,7 @@ def test_mixed_precision_output_is_float32():
     try:
         model = build_model("small_cnn", width=8, depth=2)
         assert model.get_layer("logits").compute_dtype == "bfloat16"
-        assert np.asarray(model(_images())).dtype == np.float32
+        assert keras.ops.convert_to_numpy(model(_images())).dtype == np.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
@@ -223,7 +224,7 @@ def test_imagenet_weights_fall_back_offline_with_a_warning(monkeypatch):
         model = build_model("densenet121", (28, 28, 1), weights="imagenet")
     assert calls == ["imagenet", None]
     assert "weights=None" in str(rec[0].message)
-    assert np.asarray(model(_images())).shape == (2, 1)
+    assert keras.ops.convert_to_numpy(model(_images())).shape == (2, 1)
 
 
 def test_batch_norm_momentum_and_switch():

@@ -21,6 +21,9 @@ NOTEBOOKS = course.find_notebooks()
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_stored_clean(path):
     assert course.storage_problems(path) == []
+    # nbformat 4.5 cells carry unique ids; a missing one makes nbformat warn on stderr.
+    ids = [cell.get("id") for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids)
 
 
 def test_every_lesson_has_a_notebook():
@@ -60,6 +63,40 @@ def test_every_exercise_is_followed_by_its_solution(path):
         assert "solution" in meta.get("tags", []), f"{path.name}: exercise {number}"
         assert meta.get("jupyter", {}) == {"source_hidden": True, "outputs_hidden": True}, \
             f"{path.name}: exercise {number}'s solution is not collapsed with outputs hidden"
+
+
+# "Run it and see" exercises, answered by a runnable solution rather than prose.
+EXPERIMENTS = {"01": {"4", "6", "7"}, "02": {"2"}, "05": {"3"}, "06": {"2"}}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_are_numbered_and_experiments_solved_by_code(path):
+    exercises = _exercises(path)
+    numbers = [number for number, _, _ in exercises]
+    assert numbers == [str(i) for i in range(1, len(numbers) + 1)], f"{path.name}: {numbers}"
+    for number, _, following in exercises:
+        if number in EXPERIMENTS.get(path.name[:2], ()):
+            assert following is not None and following["cell_type"] == "code", \
+                f"{path.name}: experiment {number} has no runnable solution"
+
+
+PROFILE_NAME_TESTS = re.compile(
+    r"profile\.name\s*(==|!=|in\b)|\[profile\.name\]|get_profile\(\"gpu\"\)|\bON_GPU\b")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_lessons_read_profile_fields_not_its_name(path):
+    """Branches read the profile's fields, so gpu-smoke takes exactly the gpu branches."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    lines = [line for cell in cells if cell["cell_type"] == "code"
+             for line in "".join(cell["source"]).splitlines() if PROFILE_NAME_TESTS.search(line)]
+    assert lines == [], f"{path.name} tests the profile's name: {lines}"
+
+
+def test_the_profile_name_check_can_fail():
+    assert PROFILE_NAME_TESTS.search('if profile.name == "gpu":')
+    assert PROFILE_NAME_TESTS.search("epochs = EPOCHS[profile.name]")
+    assert not PROFILE_NAME_TESTS.search("print(profile.name, profile.image_size)")
 
 
 def test_the_solution_check_can_fail(tmp_path):

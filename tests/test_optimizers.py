@@ -19,7 +19,8 @@ from xraykit import optimizers
 def test_make_optimizer_names(name, cls, extra):
     opt = optimizers.make_optimizer(name, learning_rate=0.02,
                                     weight_decay=0.01 if name == "adamw" else None)
-    assert type(opt) is cls
+    # Under torch Keras returns backend subclasses (TorchAdam is an Adam); the name must match.
+    assert isinstance(opt, cls) and type(opt).__name__.endswith(cls.__name__)
     config = opt.get_config()
     assert config["learning_rate"] == pytest.approx(0.02)
     for key, value in extra.items():

@@ -119,6 +119,14 @@ def test_clahe_local_contrast(dicom_image):
     assert batch.shape == (2, 32, 32, 1) and np.allclose(batch[0, ..., 0], batch[1, ..., 0])
 
 
+def test_clahe_layer_refused_under_torch():
+    if keras.backend.backend() != "torch":
+        assert isinstance(pp.clahe_layer(), keras.layers.Layer)
+        return
+    with pytest.raises(NotImplementedError, match="torch"):
+        pp.clahe_layer()
+
+
 def test_resize_pad_and_crop(dicom_image):
     wide = dicom_image[100:300, :]  # 200 x 440, a non-square crop of a real radiograph
     padded = pp.resize_batch(wide, 64, "pad")

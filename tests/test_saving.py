@@ -126,6 +126,8 @@ def test_a_model_saved_with_the_three_layer_presets_loads_without_xraykit(roundt
 
 @pytest.mark.parametrize("layer", LAYERS)
 def test_every_preprocessing_layer_loads_in_a_fresh_process(roundtrip, layer):
+    if layer == "clahe_layer" and os.environ.get("KERAS_BACKEND") == "torch":
+        pytest.skip("clahe_layer is refused under torch (test_clahe_layer_refused_under_torch)")
     _check_same_predictions(roundtrip, f"layer_{layer}")
 
 

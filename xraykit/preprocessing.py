@@ -29,6 +29,8 @@ backbone input range      ``to_backbone_range``       ``ToRGB``, ``backbone_rang
 
 from __future__ import annotations
 
+import importlib.util
+
 import keras
 import numpy as np
 from keras import ops
@@ -359,13 +361,40 @@ def clahe_layer(clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4
     Raises:
         ValueError: If ``clip_limit`` is not a finite number > 0 or ``tile_grid_size`` is not
             two whole numbers >= 1.
+        NotImplementedError: Under the torch backend, where Keras 3.15's layer returns its input
+            almost unchanged (measured: largest change 0.004 where TensorFlow and JAX change
+            pixels by 0.14). The NumPy function :func:`clahe` still works there.
     """
+    if keras.backend.backend() == "torch":
+        raise NotImplementedError(
+            "Keras' CLAHE layer does not equalize under the torch backend (it returns its input "
+            "almost unchanged): put CLAHE in a model under KERAS_BACKEND=tensorflow or jax, or "
+            "apply xraykit.preprocessing.clahe to the images before training.")
+    return _clahe_keras_layer(clip_limit, tile_grid_size)
+
+
+def _clahe_keras_layer(clip_limit, tile_grid_size):
+    """Keras' CLAHE layer for [0, 1] inputs, its settings checked (see :func:`clahe_layer`)."""
     clip_limit = check_positive(clip_limit, "clip_limit", what="the histogram clip limit")
     if np.ndim(tile_grid_size) != 1 or len(tile_grid_size) != 2:
         raise ValueError(f"tile_grid_size must be (rows, columns), not {tile_grid_size!r}.")
     tile_grid_size = tuple(check_count(n, "tile_grid_size") for n in tile_grid_size)
     return keras.layers.ContrastLimitedAdaptiveHistogramEqualization(
         value_range=(0, 1), clip_limit=clip_limit, tile_grid_size=tuple(tile_grid_size))
+
+
+def _clahe_numpy_layer(clip_limit, tile_grid_size):
+    """The CLAHE layer for NumPy use; under torch it computes with JAX or TensorFlow instead."""
+    layer = _clahe_keras_layer(clip_limit, tile_grid_size)
+    if keras.backend.backend() != "torch":
+        return layer
+    for name in ("jax", "tensorflow"):
+        if importlib.util.find_spec(name) is not None:
+            layer.backend.set_backend(name)  # as Keras does for its layers inside tf.data
+            return layer
+    raise NotImplementedError(
+        "clahe under the torch backend needs jax or tensorflow installed (Keras' CLAHE layer "
+        "does not equalize under torch): pip install jax, or set KERAS_BACKEND=tensorflow.")
 
 
 def clahe(x, clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4)) -> np.ndarray:
@@ -393,7 +422,7 @@ def clahe(x, clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4)) 
         batch = x
     else:
         raise ValueError(f"clahe expects grayscale (H, W[, 1]) or (N, H, W[, 1]), got {shape}.")
-    out = ops.convert_to_numpy(clahe_layer(clip_limit, tile_grid_size)(batch))
+    out = np.asarray(_clahe_numpy_layer(clip_limit, tile_grid_size)(batch))
     return np.clip(out, 0.0, 1.0).astype(np.float32).reshape(shape)
 
 

@@ -141,6 +141,25 @@ def _marker_block(image_size: int) -> tuple[slice, slice, np.ndarray]:
     return rows, cols, stencil
 
 
+def _checked_patient_args(n_patients, images_per_patient, image_size, positive_fraction,
+                          marker_rate):
+    """Checks :func:`patient_phantoms`' arguments; returns ``marker_rate`` as floats (or None)."""
+    if n_patients < 2 or images_per_patient < 1:
+        raise ValueError(f"need n_patients >= 2 and images_per_patient >= 1, got {n_patients} "
+                         f"and {images_per_patient}.")
+    if image_size < 16:
+        raise ValueError(f"image_size must be >= 16 for the anatomy to fit, got {image_size}.")
+    if not 0.0 < positive_fraction < 1.0:
+        raise ValueError(f"positive_fraction must be in (0, 1), got {positive_fraction}.")
+    if marker_rate is None:
+        return None
+    marker_rate = tuple(float(p) for p in marker_rate)
+    if len(marker_rate) != 2 or not all(0.0 <= p <= 1.0 for p in marker_rate):
+        raise ValueError("marker_rate must be (p_negative, p_positive), two probabilities "
+                         f"in [0, 1]; got {marker_rate}.")
+    return marker_rate
+
+
 def patient_phantoms(
     n_patients: int,
     images_per_patient: int = 6,
@@ -194,18 +213,8 @@ def patient_phantoms(
         # split with sklearn.model_selection.GroupShuffleSplit(...).split(x, y, groups)
         ```
     """
-    if n_patients < 2 or images_per_patient < 1:
-        raise ValueError(f"need n_patients >= 2 and images_per_patient >= 1, got {n_patients} "
-                         f"and {images_per_patient}.")
-    if image_size < 16:
-        raise ValueError(f"image_size must be >= 16 for the anatomy to fit, got {image_size}.")
-    if not 0.0 < positive_fraction < 1.0:
-        raise ValueError(f"positive_fraction must be in (0, 1), got {positive_fraction}.")
-    if marker_rate is not None:
-        marker_rate = tuple(float(p) for p in marker_rate)
-        if len(marker_rate) != 2 or not all(0.0 <= p <= 1.0 for p in marker_rate):
-            raise ValueError("marker_rate must be (p_negative, p_positive), two probabilities "
-                             f"in [0, 1]; got {marker_rate}.")
+    marker_rate = _checked_patient_args(n_patients, images_per_patient, image_size,
+                                        positive_fraction, marker_rate)
     rng = np.random.default_rng(seed)
     axis = np.linspace(-1.0, 1.0, image_size, dtype=np.float32)
     y, x = np.meshgrid(axis, axis, indexing="ij")
