@@ -67,14 +67,28 @@ def test_bad_splits_are_refused_naming_the_split(changes, message, tmp_path):
     assert not (tmp_path / "best.keras").exists()
 
 
-def test_a_nan_loss_stops_training_and_is_never_the_best_epoch(tmp_path):
-    # Unknown (NaN) labels with a plain cross-entropy: the loss is NaN from the first batch.
+def test_unknown_labels_need_a_loss_that_skips_them(tmp_path):
     labels = np.tile([0.0, 1.0], 16)
     labels[5] = np.nan
+    with pytest.raises(ValueError, match=r"data\.y_train holds 1 unknown label\(s\) \(NaN or "
+                                         r"-1\), but the loss .* does not skip them"):
+        training.fit(_model(), _data(y_train=labels), "smoke", epochs=1, run_dir=tmp_path,
+                     verbose=0)
+
+
+def _nan_loss(y_true, y_pred):
+    """A loss that is NaN on every backend: the log of a negative number."""
+    return keras.ops.mean(keras.ops.log(y_pred - 2.0))
+
+
+def test_a_nan_loss_stops_training_and_is_never_the_best_epoch(tmp_path):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss=_nan_loss, metrics=[keras.metrics.AUC(name="auc")])
     with pytest.raises(training.NonFiniteLossError,
                        match="loss became nan at epoch 0, batch 0, so training stopped") as info:
-        training.fit(_model(), _data(y_train=labels), "smoke", epochs=3, batch_size=8,
-                     run_dir=tmp_path, verbose=0, shuffle=False, class_weight=None)
+        training.fit(model, _data(), "smoke", epochs=3, batch_size=8, run_dir=tmp_path,
+                     verbose=0, class_weight=None)
     assert (info.value.epoch, info.value.batch) == (0, 0)
     assert "No epoch was kept" in str(info.value)
     assert len(info.value.history.history["loss"]) == 1  # stopped, not three NaN epochs

@@ -32,7 +32,7 @@ from keras import ops
 from xraykit import files
 from xraykit.augmentation import EpochTimer  # the epoch timer lives below training (re-exported)
 from xraykit.checks import check_count, check_finite_array, check_threshold
-from xraykit.losses import class_weight_for_fit, get_loss
+from xraykit.losses import MaskedBinaryCrossentropy, class_weight_for_fit, get_loss
 from xraykit.optimizers import make_optimizer
 from xraykit.tasks import check_task, task_from_model
 
@@ -587,7 +587,8 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
     Raises:
         ValueError: If the model is not compiled, ``epochs`` or ``batch_size`` is not a whole
             number >= 1, the data is refused by :func:`check_training_data` (a missing or
-            empty split, NaN/inf images, a split of one class), the logs lack ``val_auc``,
+            empty split, NaN/inf images, a split of one class), labels are unknown (NaN or
+            -1) but the loss does not skip them, the logs lack ``val_auc``,
             or the run folder's ``best.json``/``history.csv`` is damaged.
         NonFiniteLossError: If the loss became NaN or infinite: training stops at that batch
             (``StopOnNonFiniteLoss``), that epoch is never kept as the best, and the error
@@ -601,6 +602,7 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         raise ValueError("The model is not compiled: call xraykit.training.compile_model(model, "
                          "task=...) before fit().")
     check_training_data(data)
+    _check_unknown_labels(data, model.loss)
     profile = get_profile(profile)
     epochs = check_count(profile.epochs if epochs is None else epochs, "epochs")
     batch_size = check_count(profile.batch_size if batch_size is None else batch_size,
@@ -634,6 +636,20 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
                                  divergence.epoch, divergence.batch, history)
     return history
 
+
+def _check_unknown_labels(data, loss) -> None:
+    """Refuses unknown labels (NaN, or -1 in 0/1 labels) unless the loss skips them."""
+    if isinstance(loss, MaskedBinaryCrossentropy) or getattr(data, "task", "") == "multiclass":
+        return
+    for split in ("train", "val"):
+        y = np.asarray(getattr(data, f"y_{split}"), dtype=np.float64)
+        unknown = int(np.sum(np.isnan(y) | (y < 0)))
+        if unknown:
+            raise ValueError(
+                f"data.y_{split} holds {unknown} unknown label(s) (NaN or -1), but the loss "
+                f"{getattr(loss, 'name', loss)!r} does not skip them (its value would be NaN): "
+                f"compile with loss='masked_bce' (xraykit.losses.MaskedBinaryCrossentropy), or "
+                f"leave out the images whose labels are unknown.")
 
 def _learning_rate(model) -> float | None:
     """The optimizer's learning rate as a number, when it is one (not a schedule)."""
