@@ -123,6 +123,15 @@ def expected_calibration_error(y_true, y_prob, n_bins: int = N_BINS,
     return float((gaps * curve["count"]).sum() / curve["count"].sum())
 
 
+def _check_bounds(bounds) -> tuple[float, float]:
+    """The temperature search range: finite, ``0 < low < 1 < high`` (T = 1 is a candidate)."""
+    if np.ndim(bounds) != 1 or len(bounds) != 2:
+        raise ValueError(f"bounds must be a pair (low, high) of temperatures, not {bounds!r}.")
+    why = "T = 1, no scaling, must be a candidate"
+    return (check_number(bounds[0], "bounds[0]", 0.0, 1.0, low_open=True, high_open=True,
+                         what=why),
+            check_number(bounds[1], "bounds[1]", 1.0, None, low_open=True, what=why))
+
 class TemperatureScaler:
     """Temperature scaling fitted on held-out (validation) predictions.
 
@@ -167,12 +176,7 @@ class TemperatureScaler:
             raise ValueError(f"mode must be 'auto', 'sigmoid' or 'softmax', not {mode!r}.")
         if on_bound not in ("warn", "ignore", "raise"):
             raise ValueError(f"on_bound must be 'warn', 'ignore' or 'raise', not {on_bound!r}.")
-        if np.ndim(bounds) != 1 or len(bounds) != 2:
-            raise ValueError(f"bounds must be a pair (low, high) of temperatures, not {bounds!r}.")
-        bounds = (check_number(bounds[0], "bounds[0]", 0.0, 1.0, low_open=True, high_open=True,
-                               what="T = 1, no scaling, must be a candidate"),
-                  check_number(bounds[1], "bounds[1]", 1.0, None, low_open=True,
-                               what="T = 1, no scaling, must be a candidate"))
+        bounds = _check_bounds(bounds)
         self.from_logits = from_logits
         self.mode = mode
         self.bounds = bounds

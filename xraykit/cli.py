@@ -270,7 +270,9 @@ dataset's train split, scores val AUC, prints one row per trial. Alone, it is th
 With KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...), KERASTUNER_ORACLE_IP and
 KERASTUNER_ORACLE_PORT set it is one process of a distributed search: the chief serves the
 trials, each worker trains some; all need the same --directory (a shared disk). --workers N
-starts a chief and N workers here; --commands N prints the lines that start them by hand."""
+starts a chief and N workers here; --commands N prints the lines that start them by hand. A
+worker that gets no answer from the chief for --chief-timeout seconds (it never started, or died)
+stops with a message instead of waiting KerasTuner's hour."""
 
 
 def _add_tune(commands) -> None:
