@@ -1,6 +1,8 @@
-# The course's two commands:  `make course` (run every notebook)  and  `make test`.
+# The course's commands:  `make lab` (JupyterLab on the notebooks),  `make course` (run every
+# notebook),  `make student` (the edition without solutions),  `make site` (the website)  and
+# `make test`.
 # Variables: PROFILE=smoke|cpu|gpu|gpu-smoke|auto  DATA=<folder or .npz>
-#            BACKEND=tensorflow|jax|torch  ONLY="00 01"
+#            BACKEND=tensorflow|jax|torch  ONLY="00 01"  PORT=8888  SITE_PROFILE=smoke|cpu
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,14 +11,37 @@ BACKEND ?= tensorflow
 DATA ?=
 ONLY ?=
 OUT ?= build
+PORT ?=
+SITE_PROFILE ?= smoke
+STUDENT ?= $(OUT)/student
 
-.PHONY: course test lint test-tensorflow test-jax test-torch test-install check clean
+.PHONY: lab student site course test lint test-tensorflow test-jax test-torch test-install check clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
+
+# JupyterLab on notebooks/ with XRAYKIT_PROFILE, XRAYKIT_DATA and KERAS_BACKEND set (each lesson's
+# first cell prints them). Ctrl-C stops it.
+lab: $(VENV)/.installed
+	$(PY) -m xraykit course lab --profile $(PROFILE) --backend $(BACKEND) \
+		$(if $(DATA),--data $(DATA)) $(if $(PORT),--port $(PORT))
+
+# The student edition: no solution cells or <details> answers; an answer cell after each exercise
+# and a check cell where the exercise has one. Grade with `python -m xraykit course grade DIR`.
+student: $(VENV)/.installed
+	$(PY) -m xraykit course student --out $(STUDENT) $(if $(ONLY),--only $(ONLY))
+
+# The website: the notebooks executed once in SITE_PROFILE (smoke by default; cpu for real numbers),
+# then built by Sphinx + MyST-NB from those executed copies into $(OUT)/site/index.html.
+site: $(VENV)/.installed
+	KERAS_BACKEND=$(BACKEND) $(PY) -m xraykit course run --profile $(SITE_PROFILE) \
+		--out $(OUT)/site-notebooks --backend $(BACKEND) $(if $(DATA),--data $(DATA)) \
+		$(if $(ONLY),--only $(ONLY))
+	$(PY) -m xraykit course site --executed $(OUT)/site-notebooks --out $(OUT)/site \
+		--profile $(SITE_PROFILE)
 
 course: $(VENV)/.installed
 	KERAS_BACKEND=$(BACKEND) $(PY) -m xraykit course run --profile $(PROFILE) --out $(OUT) \

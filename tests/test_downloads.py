@@ -273,3 +273,51 @@ def test_cache_entry_that_is_a_folder_is_named(test_registry, cache):
         downloads.download("testset", size=28)
     with pytest.raises(IsADirectoryError, match="rm -r"):
         downloads.verify("testset")
+
+
+def test_trickling_server_is_given_up_by_the_minimum_rate(test_registry, cache, server):
+    """1 byte every 0.5 s: far below 1000 bytes/s over a 1 s window, long before the deadline."""
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="below the minimum of 1000 bytes/s over 1 s"):
+        downloads.download("testset", size=28, url=f"{server}/trickle.npz", timeout=5,
+                           deadline=600, min_rate=1000, rate_window=1)
+    assert time.monotonic() - started < 10
+    assert not (cache / "testset.npz").exists() and not list(cache.glob("*.part"))
+
+
+def test_a_slow_but_steady_server_passes_the_minimum_rate(test_registry, cache, server):
+    """8 kB every 0.05 s (~160 kB/s) stays above the rule's 1000 bytes/s."""
+    path = downloads.download("testset", size=28, url=f"{server}/slow.npz", min_rate=1000,
+                              rate_window=0.2)
+    assert path.read_bytes() == PAYLOAD
+
+
+def test_credentials_and_tokens_never_reach_a_message(test_registry, cache, server, capsys):
+    secret_url = server.replace("http://", "http://alice:pa55word@") + "/missing.npz?token=T0K3N"
+    with pytest.raises(ConnectionError) as err:
+        downloads.download("testset", size=28, url=secret_url)
+    shown = str(err.value) + capsys.readouterr().out
+    assert "pa55word" not in shown and "T0K3N" not in shown and "alice" not in shown
+    assert "http://***@127.0.0.1" in shown and "/missing.npz?token=***" in shown
+
+
+def test_cli_error_lines_are_redacted(tmp_path):
+    url = "http://bob:hunter2@127.0.0.1:9/pneumoniamnist.npz?sig=ABC123"
+    result = subprocess.run(
+        [sys.executable, "-m", "xraykit", "datasets", "download", "pneumoniamnist", "--url", url],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, downloads.CACHE_ENV: str(tmp_path)})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "ABC123" not in result.stderr + result.stdout
+    assert "sig=***" in result.stderr
+
+
+@pytest.mark.parametrize("limits, named", [
+    ({"timeout": 0}, "timeout= must be a finite number of seconds > 0"),
+    ({"deadline": float("nan")}, "deadline="), ({"rate_window": -1}, "rate_window="),
+    ({"min_rate": -5}, "min_rate= must be a finite number of bytes/s >= 0"),
+])
+def test_download_limits_are_checked(test_registry, cache, limits, named):
+    with pytest.raises(ValueError, match=named):
+        downloads.download("testset", size=28, **limits)

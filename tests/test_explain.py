@@ -162,3 +162,27 @@ def _logit(p):
     from scipy.special import logit
 
     return logit(np.asarray(keras.ops.convert_to_numpy(p), np.float64))[:, 0]
+
+
+def test_grad_cam_at_a_backbones_output_is_the_heads_weighting_of_its_feature_map():
+    """At 64 px the chosen map is the backbone's own output (the layer before pooling).
+
+    With global average pooling and one dense layer after it, the gradient of logit k is the
+    head's weight W[c, k] / (h * w) at every position, so Grad-CAM is ReLU(A @ W[:, k]),
+    upsampled and scaled to a peak of 1: computed here without any gradient.
+    """
+    model = build_model("resnet50v2", (64, 64, 1), task="multilabel", num_classes=3,
+                        weights=None, seed=0)
+    path = conv_layer_path(model)
+    assert path[-1].output is path[0].outputs[0]  # the case that needs no inner head model
+    images = np.random.default_rng(0).random((3, 64, 64, 1), dtype=np.float32)
+    features_model = keras.Model(model.inputs, model.get_layer("head_pool").input)
+    features = np.asarray(features_model.predict(images, verbose=0), dtype=np.float64)
+    kernel = keras.ops.convert_to_numpy(model.get_layer("logits").kernel)
+    for k in range(3):
+        raw = np.maximum(features @ kernel[:, k], 0).astype(np.float32)
+        expected = keras.ops.convert_to_numpy(keras.ops.image.resize(
+            raw[..., None], (64, 64), interpolation="bilinear"))[..., 0]
+        expected = np.maximum(expected, 0) / np.maximum(expected.max(axis=(1, 2), keepdims=True),
+                                                        1e-12)
+        np.testing.assert_allclose(grad_cam(model, images, class_index=k), expected, atol=1e-4)

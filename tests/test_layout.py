@@ -11,15 +11,15 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "xraykit"
 # module level or inside a function (a lazy import keeps keras out of `import xraykit`, it does not
 # make an upward arrow right).
 ORDER = [
-    "checks", "pixels", "files",
+    "checks", "pixels", "files", "urls",
     "tasks", "dicom", "images", "synthetic", "profiles",
     "registry", "downloads", "folder_stream", "folders", "datasets", "samples",
     "preprocessing", "affine", "augmentation",
     "autodiff", "models", "losses", "optimizers", "training", "runs", "regularization",
     "tuning", "distribute",
-    "evaluation", "calibration", "explain", "inference",
+    "evaluation", "calibration", "explain", "inference", "export", "predict_files",
     "plotting", "widgets",
-    "runtime", "course", "cli",
+    "runtime", "course", "exercise_checks", "exercises", "grading", "lab", "site", "cli",
 ]
 
 

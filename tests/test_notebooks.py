@@ -28,7 +28,7 @@ def test_notebook_is_stored_clean(path):
 
 def test_every_lesson_has_a_notebook():
     prefixes = {p.name[:2] for p in NOTEBOOKS}
-    assert {"00", "01", "02", "03", "04", "05", "06", "07"} <= prefixes
+    assert {"00", "01", "02", "03", "04", "05", "06", "07", "08"} <= prefixes
 
 
 def _exercises(path):

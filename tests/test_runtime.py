@@ -136,3 +136,19 @@ def test_retracing_notice_is_hidden_and_other_tensorflow_warnings_are_not(caplog
     finally:
         for f in list(logger.filters):
             logger.removeFilter(f)
+
+
+@pytest.mark.parametrize("start", [True, False])
+def test_quiet_start_hides_torchs_0d_transpose_warning(start):
+    """Keras' torch count_nonzero (inside RandAugment) warns on every call without the filter."""
+    pytest.importorskip("torch")
+    code = ("import numpy as np\n"
+            + ("from xraykit import runtime; runtime.quiet_start('torch')\n" if start else "")
+            + "import keras\n"
+            "layer = keras.layers.RandAugment(value_range=(0, 1), num_ops=2, factor=0.5, seed=1)\n"
+            "layer(np.random.default_rng(0).random((4, 28, 28, 3), dtype=np.float32))\n")
+    env = dict(os.environ, KERAS_BACKEND="torch", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ("Tensor.T is deprecated" in result.stderr) is not start

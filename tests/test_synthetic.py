@@ -73,3 +73,25 @@ def test_patient_phantoms_bad_arguments(kwargs, match):
     args = {"n_patients": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         synthetic.patient_phantoms(**args)
+
+
+def test_phantom_folder_is_png_files_with_an_nih_style_labels_csv(tmp_path):
+    import csv
+
+    from PIL import Image
+
+    from xraykit.synthetic import patient_phantoms, write_phantom_folder
+
+    folder = write_phantom_folder(tmp_path / "phantoms", n_patients=4, images_per_patient=3,
+                                  image_size=32, seed=5)
+    with open(folder / "labels.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    images, labels, patients, _ = patient_phantoms(4, 3, 32, seed=5, opacity=0.3)
+    assert [r["patient_id"] for r in rows] == [str(p) for p in patients]
+    assert [r["finding_labels"] for r in rows] == [
+        "Pneumonia" if y else "No Finding" for y in labels[:, 0]]
+    for row, image in zip(rows, images):
+        pixels = np.asarray(Image.open(folder / "images" / row["image"]))
+        assert pixels.dtype == np.uint8 and pixels.shape == (32, 32)
+        np.testing.assert_allclose(pixels / 255.0, np.clip(image[..., 0], 0, 1), atol=0.5 / 255)
+    assert not [p for p in folder.rglob(".*")]  # no temporary file left

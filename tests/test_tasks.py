@@ -42,7 +42,7 @@ def test_a_misspelt_task_is_refused_with_the_same_message_everywhere(tmp_path):
                                                    "'multi-label' (did you mean 'multilabel'?)")):
         synthetic.phantoms(4, task=BAD)
     # A saved model's settings name the file, then the same message.
-    with pytest.raises(ValueError, match=r"save_model: argument 'task' must be one of .*"
+    with pytest.raises(ValueError, match=r"save_model\(.*\): argument 'task' must be one of .*"
                                          r"did you mean 'multilabel'"):
         inference.save_model(_sigmoid_model(3), tmp_path / "m.keras", task=BAD)
 

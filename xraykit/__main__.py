@@ -1,7 +1,12 @@
-"""Entry point of ``python -m xraykit``."""
+"""Entry point of ``python -m xraykit``: Ctrl+C ends it with status 130 and no traceback."""
 
 import sys
 
-from xraykit.cli import main
+try:
+    from xraykit.cli import main
 
-sys.exit(main())
+    status = main()  # main answers Ctrl+C itself once it runs; this covers the imports
+except KeyboardInterrupt:
+    print("error: interrupted.", file=sys.stderr)
+    status = 130
+sys.exit(status)

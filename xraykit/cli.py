@@ -1,9 +1,11 @@
-"""The command line, ``python -m xraykit``: datasets, course, tune and data-parallel.
+"""The command line, ``python -m xraykit``: datasets, course, tune, data-parallel and predict.
 
-``datasets`` lists, describes, downloads and verifies the registry's data; ``course`` runs or
-checks the notebooks; ``tune`` runs a KerasTuner search (one process, a process of a
+``datasets`` lists, describes, downloads and verifies the registry's data; ``course`` runs,
+checks, opens (JupyterLab), hands out (student edition), grades or publishes (website) the
+notebooks; ``tune`` runs a KerasTuner search (one process, a process of a
 distributed chief/worker search, or a chief and workers started here); ``data-parallel`` trains
-a tiny model over virtual CPU devices. Every command exits non-zero with one line on stderr (no
+a tiny model over virtual CPU devices; ``predict`` runs a saved model on image files and folders.
+Every command exits non-zero with one line on stderr (no
 traceback): 2 for bad arguments, 1 when the work fails.
 """
 
@@ -18,6 +20,16 @@ import sys
 #: ``tune --kind`` choices (:data:`xraykit.tuning.KINDS`; named here so that building the
 #: command line does not start Keras).
 TUNER_KINDS = ("random", "hyperband", "bayesian")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -63,7 +75,7 @@ def _sample(args) -> int:
 
 
 def _datasets(args) -> int:
-    from xraykit import datasets
+    from xraykit import datasets, urls
 
     if args.action == "list":
         for name in datasets.list_datasets():
@@ -84,7 +96,7 @@ def _datasets(args) -> int:
             elif key == "files":
                 for size, file_entry in value.items():
                     checksum = file_entry.get("sha256") or file_entry.get("md5")
-                    print(f"  {size:>4} px: {file_entry['url']}  ({checksum})")
+                    print(f"  {size:>4} px: {urls.redact_url(file_entry['url'])}  ({checksum})")
             else:
                 print(f"{key}: {' '.join(str(value).split())}")
         return 0
@@ -107,18 +119,74 @@ def _datasets(args) -> int:
 def _course(args) -> int:
     from xraykit import course
 
-    if args.profile != "auto":
+    if args.action in _COURSE_ACTIONS:
+        return _COURSE_ACTIONS[args.action](args)
+    profile = args.profile or "auto"
+    if profile != "auto":
         from xraykit.profiles import get_profile
 
-        get_profile(args.profile)  # an unknown profile fails here, not inside every notebook
+        get_profile(profile)  # an unknown profile fails here, not inside every notebook
     if args.action == "check":
-        bad = {p.name: course.storage_problems(p) for p in course.find_notebooks(args.notebooks)}
+        found = course.find_notebooks(args.notebooks, args.only)
+        bad = {p.name: course.storage_problems(p) for p in found}
         for name, problems in bad.items():
             print(f"{name}: {'; '.join(problems) or 'clean'}")
         return 1 if any(bad.values()) else 0
-    runs = course.run_course(args.out, args.profile, args.data, args.only, args.backend,
+    runs = course.run_course(args.out or "build", profile, args.data, args.only, args.backend,
                              args.timeout, args.notebooks)
     return 0 if all(r.status == "ok" for r in runs) else 1
+
+
+def _course_lab(args) -> int:
+    from xraykit import lab
+    from xraykit.profiles import get_profile
+
+    if args.profile not in (None, "auto"):
+        get_profile(args.profile)
+    return lab.run_lab(args.profile or "auto", args.data, args.backend, args.port,
+                       open_browser=not args.no_browser)
+
+
+def _course_student(args) -> int:
+    from xraykit import exercises
+
+    if not args.out:
+        print("error: course student needs --out DIR (where the student edition goes).",
+              file=sys.stderr)
+        return 2
+    written = exercises.write_student_edition(args.out, args.notebooks, args.only)
+    print(f"student edition: {len(written)} notebook(s) in {args.out}/ (no solutions; an "
+          "answer cell after each exercise, and a check cell where one exists)")
+    return 0
+
+
+def _course_grade(args) -> int:
+    from xraykit import grading
+    from xraykit.profiles import get_profile
+
+    if not args.target:
+        print("error: course grade needs a notebook or a folder of notebooks.", file=sys.stderr)
+        return 2
+    profile = args.profile or "smoke"
+    get_profile(profile)
+    reports = grading.grade(args.target, args.out or "build/graded", profile, args.data,
+                            args.backend, args.only, args.timeout)
+    print(grading.grades_table(reports))
+    if args.json:
+        print(f"JSON: {grading.write_json(reports, args.json)}")
+    return 0
+
+
+def _course_site(args) -> int:
+    from xraykit import site
+
+    index = site.build_site(args.executed, args.out or "build/site", args.profile)
+    print(f"site: {index} (open it in a browser)")
+    return 0
+
+
+_COURSE_ACTIONS = {"lab": _course_lab, "student": _course_student, "grade": _course_grade,
+                   "site": _course_site}
 
 
 def _search_args(args) -> list[str]:
@@ -241,6 +309,50 @@ def _data_parallel(args) -> int:
     return 0
 
 
+def _predict(args) -> int:
+    from xraykit.runtime import quiet_start
+
+    quiet_start()  # before the model loads Keras: no TensorFlow start-up lines
+
+    from xraykit import predict_files
+    from xraykit.inference import load_model
+
+    image_files = predict_files.gather_images(args.paths)  # bad paths fail before Keras works
+    model = load_model(args.model)
+    found = predict_files.predict_files(model, image_files, grad_cam=bool(args.gradcam))
+    if args.out:
+        written = predict_files.write_rows(found.rows, args.out)
+        print(f"{len(found.rows)} row(s) written to {written}")
+    else:
+        import pandas as pd
+
+        print(pd.DataFrame(found.rows).to_csv(index=False), end="")
+    if args.gradcam:
+        written = predict_files.write_grad_cams(found, args.gradcam)
+        print(f"{len(written)} Grad-CAM picture(s) written to {args.gradcam}")
+    for path, reason in found.failed.items():
+        print("error: " + (reason if str(path) in reason else f"{path}: {reason}"),
+              file=sys.stderr)
+    return 1 if found.failed else 0
+
+
+_PREDICT_HELP = """Predicts every image named (PNG/JPEG/DICOM files, folders searched recursively)
+with a model saved by xraykit.inference.save_model: one row per image with each finding's
+probability and its decision (0/1) at the threshold saved with the model. Prints CSV, or writes
+--out (.csv or .json). Exit status 1 when a file could not be read (the others are still
+predicted)."""
+
+
+def _add_predict(commands) -> None:
+    predict = commands.add_parser("predict", help="predict image files with a saved model",
+                                  description=_PREDICT_HELP)
+    predict.add_argument("model", help="a .keras file written by xraykit.inference.save_model")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    predict.add_argument("--out", default=None, help="write the rows to this .csv or .json")
+    predict.add_argument("--gradcam", default=None, metavar="DIR",
+                         help="also write a Grad-CAM overlay PNG per image and finding here")
+
+
 def _add_datasets(commands) -> None:
     data = commands.add_parser("datasets", help="list, describe, download and verify datasets")
     data.add_argument("action", choices=["list", "info", "download", "verify"])
@@ -251,18 +363,36 @@ def _add_datasets(commands) -> None:
                            "URL of a server laid out like the shared data folder")
 
 
+_COURSE_HELP = """run: execute the notebooks headless (executed copies and HTML in --out);
+check: the notebooks are stored clean; lab: JupyterLab on the notebooks with the profile, data
+and backend set; student: write the student edition (no solutions) to --out; grade TARGET:
+execute a student's notebook(s) and report each exercise (table, --json); site: build the
+course website from executed notebooks (--executed) into --out."""
+
+
 def _add_course(commands) -> None:
-    run = commands.add_parser("course", help="execute the notebooks, or check they are clean")
-    run.add_argument("action", choices=["run", "check"])
-    run.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto")
+    run = commands.add_parser("course", help="run, check, open, hand out, grade or publish the "
+                              "notebooks", description=_COURSE_HELP)
+    run.add_argument("action", choices=["run", "check", "lab", "student", "grade", "site"])
+    run.add_argument("target", nargs="?", default=None,
+                     help="grade: a student's NN_*.ipynb or a folder of them")
+    run.add_argument("--profile", default=None,
+                     help="smoke | cpu | gpu | auto (default auto; smoke for grade)")
     run.add_argument("--data", default=None, help="folder or .npz used instead of downloads")
     run.add_argument("--only", nargs="*", default=None, help="notebook prefixes, e.g. 00 01")
-    run.add_argument("--out", default="build", help="folder for executed notebooks and HTML")
+    run.add_argument("--out", default=None,
+                     help="output folder (run: build; grade: build/graded; site: build/site)")
     run.add_argument("--backend", default=None, help="Keras backend of the kernels")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    run.add_argument("--timeout", type=_positive_seconds, default=1800,
+                     help="seconds allowed per cell (> 0)")
     run.add_argument("--notebooks", default=None,
                      help="folder of the notebooks (default: those installed with xraykit, "
                           "else notebooks/ of a source checkout)")
+    run.add_argument("--port", type=int, default=None, help="lab: the server's port")
+    run.add_argument("--no-browser", action="store_true", help="lab: open no browser tab")
+    run.add_argument("--json", default=None, help="grade: also write the report as JSON here")
+    run.add_argument("--executed", default="build",
+                     help="site: folder of executed notebooks (from `course run --out`)")
 
 
 _TUNE_HELP = """Runs a KerasTuner search of an xraykit.tuning search space: trains on the
@@ -324,7 +454,7 @@ def _add_data_parallel(commands) -> None:
 
 
 _COMMANDS = {"datasets": _datasets, "course": _course, "tune": _tune,
-             "data-parallel": _data_parallel}
+             "data-parallel": _data_parallel, "predict": _predict}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = _Parser(prog="python -m xraykit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_datasets, _add_course, _add_tune, _add_data_parallel):
+    for add in (_add_datasets, _add_course, _add_tune, _add_data_parallel, _add_predict):
         add(commands)
     args = parser.parse_args(argv)
     if args.command == "datasets" and args.action == "download" and args.size is None:
@@ -347,8 +477,10 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except (KeyError, ValueError, OSError, RuntimeError, ImportError) as err:
         # OSError: network, cache and file problems; RuntimeError: failed trials or workers.
+        from xraykit.urls import redact_text
+
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
-        print("error: " + " ".join(line.strip() for line in str(message).splitlines()),
+        print("error: " + redact_text(" ".join(line.strip() for line in str(message).splitlines())),
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:

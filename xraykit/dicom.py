@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from xraykit.pixels import to_gray, to_unit_range
+from xraykit.pixels import MultiFrameWarning, to_gray, to_unit_range
 
 # Tags that may be shown: none of them identifies a patient.
 SAFE_TAGS = (
@@ -27,6 +27,7 @@ SAFE_TAGS = (
 )
 
 Window = tuple[float, float] | str | None
+DICOM_SUFFIXES = (".dcm", ".dicom")
 
 _QUIET_LOCK = threading.Lock()
 _quiet = {"depth": 0, "saved": None}
@@ -94,6 +95,41 @@ def _number(ds, keyword: str, path, default: float | None = None, integer: bool 
     return number
 
 
+# The first bytes of the image files most often found renamed ``.dcm``.
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"II*\x00": "TIFF",
+               b"MM\x00*": "TIFF", b"BM": "BMP", b"GIF8": "GIF", b"RIFF": "WEBP"}
+_FLOAT_KEYWORDS = ("FloatPixelData", "DoubleFloatPixelData")
+# Photometric interpretations read, and their samples per pixel (pydicom turns YBR into RGB).
+PHOTOMETRIC_SAMPLES = {"MONOCHROME1": 1, "MONOCHROME2": 1, "PALETTE COLOR": 1, "RGB": 3,
+                       "YBR_FULL": 3, "YBR_FULL_422": 3, "YBR_PARTIAL_420": 3, "YBR_ICT": 3,
+                       "YBR_RCT": 3}
+
+
+def image_format(path: str | os.PathLike) -> str | None:
+    """The format of a PNG, JPEG, TIFF, BMP, GIF or WebP file, by its first bytes.
+
+    Args:
+        path: A file.
+
+    Returns:
+        ``"PNG"``, ``"JPEG"``... or ``None`` when the file starts like none of them (or cannot
+        be read).
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    if head.startswith(b"RIFF") and head[8:12] != b"WEBP":
+        return None
+    return next((name for magic, name in _SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def _pixel_keyword(ds) -> str | None:
+    """Which pixel data element the dataset holds (integer, float or double float), if any."""
+    return next((k for k in ("PixelData", *_FLOAT_KEYWORDS) if k in ds), None)
+
+
 def _read_dataset(path: str | os.PathLike):
     """Reads a DICOM file, with or without a Part-10 header."""
     pydicom = _pydicom()
@@ -101,6 +137,10 @@ def _read_dataset(path: str | os.PathLike):
 
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise ValueError(f"{path}: the file is empty (0 bytes); copy it again or remove it.")
+    other = image_format(path)
+    if other is not None:
+        raise ValueError(f"{path}: a {other} file, not DICOM (its name says otherwise); read it "
+                         "with xraykit.read_image, which reads it by its content, or rename it.")
     try:
         ds = pydicom.dcmread(os.fspath(path), force=True)
     except MemoryError:
@@ -108,8 +148,9 @@ def _read_dataset(path: str | os.PathLike):
     except Exception as err:
         raise ValueError(f"{path}: not a readable DICOM file ({type(err).__name__}: {err}).") \
             from err
-    if "PixelData" not in ds:
-        raise ValueError(f"{path}: the DICOM file holds no image (no PixelData element): it "
+    if _pixel_keyword(ds) is None:
+        raise ValueError(f"{path}: the DICOM file holds no image (no PixelData, FloatPixelData "
+                         "or DoubleFloatPixelData element): it "
                          "is not an image, or it is truncated before or inside its pixel data; "
                          "copy or export it again.")
     meta = getattr(ds, "file_meta", None)
@@ -129,13 +170,13 @@ def _check_image_tags(ds, path) -> None:
     columns = _number(ds, "Columns", path, integer=True)
     frames = _number(ds, "NumberOfFrames", path, default=1, integer=True)
     allocated = _number(ds, "BitsAllocated", path, integer=True)
-    stored = _number(ds, "BitsStored", path, integer=True)
-    representation = _number(ds, "PixelRepresentation", path, integer=True)
-    _number(ds, "SamplesPerPixel", path, default=1, integer=True)
-    if "PhotometricInterpretation" not in ds:
-        raise ValueError(f"{path}: the required tag {_tag_name('PhotometricInterpretation')} is "
-                         "missing, so it is unknown whether high values are bright or dark; fix "
-                         "the file's header.")
+    floats = _pixel_keyword(ds) in _FLOAT_KEYWORDS
+    if floats:  # float pixel data have no BitsStored nor PixelRepresentation
+        stored, representation = allocated, 0
+    else:
+        stored = _number(ds, "BitsStored", path, integer=True)
+        representation = _number(ds, "PixelRepresentation", path, integer=True)
+    _check_photometric(ds, path)
     if (min(rows, columns, frames) < 1 or not 1 <= stored <= allocated
             or representation not in (0, 1)):
         raise ValueError(
@@ -152,8 +193,74 @@ def _check_image_tags(ds, path) -> None:
         )
 
 
+def _check_photometric(ds, path) -> None:
+    """Names an unsupported photometric interpretation or a sample count that does not fit it."""
+    if "PhotometricInterpretation" not in ds:
+        raise ValueError(f"{path}: the required tag {_tag_name('PhotometricInterpretation')} is "
+                         "missing, so it is unknown whether high values are bright or dark; fix "
+                         "the file's header.")
+    photometric = str(ds.PhotometricInterpretation).strip().upper()
+    if photometric not in PHOTOMETRIC_SAMPLES:
+        raise ValueError(
+            f"{path}: {_tag_name('PhotometricInterpretation')} {photometric[:20]!r} is not "
+            f"supported; xraykit reads {', '.join(PHOTOMETRIC_SAMPLES)}. Convert the file "
+            "(e.g. to MONOCHROME2) and read it again.")
+    samples = int(_number(ds, "SamplesPerPixel", path, default=1, integer=True))
+    if samples != PHOTOMETRIC_SAMPLES[photometric]:
+        raise ValueError(
+            f"{path}: {_tag_name('SamplesPerPixel')} is {samples}, but a {photometric} image "
+            f"has {PHOTOMETRIC_SAMPLES[photometric]} sample(s) per pixel; fix the header.")
+    if samples > 1 and not ds.file_meta.TransferSyntaxUID.is_compressed:
+        _number(ds, "PlanarConfiguration", path, integer=True)  # needed to lay out colours
+
+
+def _check_lut(item, keyword: str, path, where: str, data_keyword: str = "LUTData") -> None:
+    """Checks one LUT: a descriptor of three integers (entries, first value, bits) and its data.
+
+    Raises:
+        ValueError: Naming ``where`` (the sequence or tag) and what is malformed.
+    """
+    descriptor = item.get(keyword)
+    value = getattr(descriptor, "value", descriptor)
+    try:
+        entries, _, bits = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: {where}: {_tag_name(keyword)} is missing or malformed (it "
+                         "needs three integers: entries, first mapped value, bits per entry); "
+                         "fix or remove it.") from None
+    entries = entries or 65536  # 0 means 2**16 entries
+    data = item.get(data_keyword)
+    data = getattr(data, "value", data)
+    if isinstance(data, (bytes, bytearray)):
+        available = len(data) // 2 if bits > 8 else len(data)
+    else:
+        available = len(data) if isinstance(data, (list, tuple)) or hasattr(data, "__len__") else 0
+    if not 1 <= bits <= 16 or available < entries:
+        raise ValueError(f"{path}: {where}: {_tag_name(keyword)} promises {entries} entries of "
+                         f"{bits} bits but {_tag_name(data_keyword)} holds {available}; fix or "
+                         "remove the LUT.")
+
+
+def _check_lut_sequence(ds, keyword: str, path) -> None:
+    """Checks a Modality or VOI LUT Sequence before pydicom applies its first item."""
+    if keyword not in ds:
+        return
+    sequence = ds[keyword].value
+    if not sequence:
+        raise ValueError(f"{path}: {_tag_name(keyword)} is empty; remove it or add its LUT.")
+    _check_lut(sequence[0], "LUTDescriptor", path, f"{_tag_name(keyword)} item 1")
+
+
+def _check_palette(ds, path) -> None:
+    """Checks the three Palette Color Lookup Tables (descriptor and data) of a PALETTE image."""
+    for colour in ("Red", "Green", "Blue"):
+        _check_lut(ds, f"{colour}PaletteColorLookupTableDescriptor", path,
+                   f"the {colour.lower()} palette", f"{colour}PaletteColorLookupTableData")
+
+
 def _check_modality_tags(ds, path) -> None:
-    """Refuses rescale values that would silently flatten or corrupt the image."""
+    """Refuses rescale values or a Modality LUT that would silently flatten or corrupt the image."""
+    _check_lut_sequence(ds, "ModalityLUTSequence", path)
     if "RescaleSlope" in ds or "RescaleIntercept" in ds:
         slope = _number(ds, "RescaleSlope", path, default=1.0)
         _number(ds, "RescaleIntercept", path, default=0.0)
@@ -190,9 +297,10 @@ def _decode_pixels(ds, path) -> np.ndarray:
             bits = int(ds.BitsAllocated)
             expected = (int(ds.Rows) * int(ds.Columns) * int(ds.get("NumberOfFrames", 1) or 1)
                         * int(ds.get("SamplesPerPixel", 1)) * bits + 7) // 8
-            if len(ds.PixelData) < expected:
+            length = len(ds[_pixel_keyword(ds)].value)
+            if length < expected:
                 raise ValueError(
-                    f"{path}: the file is truncated: its pixel data has {len(ds.PixelData)} "
+                    f"{path}: the file is truncated: its pixel data has {length} "
                     f"bytes where Rows x Columns x BitsAllocated need {expected}. Copy or "
                     "export the file again."
                 ) from None
@@ -216,9 +324,17 @@ def _stored_range(ds) -> tuple[float, float]:
 
 
 def _first_frame(pixels: np.ndarray, ds, path) -> np.ndarray:
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        warnings.warn(f"{path}: {frames} frames; using the first.", stacklevel=3)
+    """The first frame, with a warning, when the decoded pixels hold several.
+
+    Counted from the decoded array, not NumberOfFrames: pydicom decodes pixel data that hold
+    more than the frames the header announces as that many frames.
+    """
+    single = 2 if int(ds.get("SamplesPerPixel", 1) or 1) == 1 else 3
+    if pixels.ndim > single:
+        declared = int(ds.get("NumberOfFrames", 1) or 1)
+        note = "" if declared == pixels.shape[0] else f" (NumberOfFrames says {declared})"
+        warnings.warn(f"{path}: {pixels.shape[0]} frames{note}; using the first.",
+                      MultiFrameWarning, stacklevel=3)
         pixels = pixels[0]
     return pixels
 
@@ -234,6 +350,7 @@ def _palette_to_gray(pixels: np.ndarray, ds, path) -> np.ndarray:
     """PALETTE COLOR: looks each stored index up in the file's colour tables, as pydicom does."""
     from pydicom.pixels import apply_color_lut
 
+    _check_palette(ds, path)
     try:
         rgb = apply_color_lut(_first_frame(pixels, ds, path), ds)
     except MemoryError:
@@ -320,16 +437,24 @@ def _read_dicom(path, window: Window) -> np.ndarray:
                              "window=None.")
         return _palette_to_gray(pixels, ds, path).astype(np.float32)
     pixels = _to_gray(pixels, ds, path)
-    _check_modality_tags(ds, path)
-    values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
+    floats = _pixel_keyword(ds) in _FLOAT_KEYWORDS
+    if floats:  # float pixel data are real values already: no modality LUT, no stored range
+        values = pixels.astype(np.float64)
+    else:
+        _check_modality_tags(ds, path)
+        values = np.asarray(apply_modality_lut(pixels, ds), dtype=np.float64)
     if window is not None and photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise ValueError(f"{path}: a {photometric} image has no window (DICOM windows grey "
                          "MONOCHROME1/2 images); use window=None.")
 
     if window is None:
-        low, high = _stored_range(ds)
+        low, high = _float_range(values, ds, path) if floats else _stored_range(ds)
     elif isinstance(window, str):  # "dicom", checked by _check_window
         if "VOILUTSequence" in ds:
+            if floats:
+                raise ValueError(f"{path}: a VOI LUT on {_pixel_keyword(ds)} is not supported "
+                                 "(its entries index integers); use window=(center, width).")
+            _check_lut_sequence(ds, "VOILUTSequence", path)
             values = np.asarray(apply_voi_lut(values, ds), dtype=np.float64)
             low, high = 0.0, float(2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
         elif "WindowCenter" in ds and "WindowWidth" in ds:
@@ -359,6 +484,23 @@ def _read_dicom(path, window: Window) -> np.ndarray:
     if photometric == "MONOCHROME1":
         image = 1.0 - image
     return image.astype(np.float32)
+
+
+def _float_range(values: np.ndarray, ds, path) -> tuple[float, float]:
+    """The range of float pixel data without a window: [0, 1], which they must lie in.
+
+    Raises:
+        ValueError: If values are NaN/inf or outside [0, 1] (their scale is unknown).
+    """
+    if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+        finite = values[np.isfinite(values)]
+        span = f"{finite.min():.4g}..{finite.max():.4g}" if finite.size else "no finite value"
+        raise ValueError(
+            f"{path}: {_pixel_keyword(ds)} (floating-point pixels) range {span}"
+            f"{' with NaN/inf' if finite.size < values.size else ''}, outside [0, 1]; floats have "
+            "no stored bit depth to scale by. Pass window=(center, width) (or window='dicom' "
+            "when the file has one), or rescale the pixels to [0, 1].")
+    return 0.0, 1.0
 
 
 def _windowed(values: np.ndarray, ds) -> tuple[np.ndarray, float, float]:
@@ -434,7 +576,11 @@ def _summary(path) -> dict[str, Any]:
 
 
 def is_dicom(path: str | os.PathLike) -> bool:
-    """Tells whether a file is DICOM: a ``.dcm``/``.dicom`` name or the ``DICM`` magic.
+    """Tells whether a file is DICOM, by its content first, then by its name.
+
+    The ``DICM`` magic makes it DICOM; a file that starts like a PNG, JPEG, TIFF, BMP, GIF or
+    WebP is not, whatever its name (a PNG renamed ``.dcm``); otherwise a ``.dcm``/``.dicom``
+    name makes it DICOM (files without the Part-10 header have no magic).
 
     Args:
         path: A file path.
@@ -444,9 +590,9 @@ def is_dicom(path: str | os.PathLike) -> bool:
     """
     from pydicom.misc import is_dicom as has_dicm_preamble
 
-    if str(path).lower().endswith((".dcm", ".dicom")):
-        return True
     try:
-        return has_dicm_preamble(path)
+        if has_dicm_preamble(path):
+            return True
     except OSError:  # absent, a folder, unreadable
         return False
+    return image_format(path) is None and str(path).lower().endswith(DICOM_SUFFIXES)

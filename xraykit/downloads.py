@@ -10,14 +10,17 @@ silently moves to ``/tmp`` when the cache folder is not writable. The dataset fi
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import hashlib
+import math
 import os
 import pathlib
 import time
 import urllib.error
 import urllib.request
 
-from xraykit import files
+from xraykit import files, urls
 from xraykit.files import file_checksum
 from xraykit.registry import check_size, expected_hash, file_entries, file_entry
 
@@ -28,6 +31,10 @@ DATA_ENV = "XRAYKIT_DATA"
 MIRROR_URL_ENV = "XRAYKIT_MIRROR_URL"
 DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is abandoned
 DOWNLOAD_DEADLINE = 3600  # seconds a whole download may take (a trickling server must not hang)
+# The minimum-rate rule (like curl --speed-limit/--speed-time): a download that brings fewer than
+# DOWNLOAD_MIN_RATE bytes/s on average over the last DOWNLOAD_RATE_WINDOW seconds is given up.
+DOWNLOAD_MIN_RATE = 1024
+DOWNLOAD_RATE_WINDOW = 30
 
 
 def cache_dir() -> pathlib.Path:
@@ -82,14 +89,72 @@ def _progress_bar(total: int | None):
     return keras.utils.Progbar(total, unit_name="byte")
 
 
-def _fetch(origin: str, handle, algorithm: str, timeout: float, deadline: float) -> str:
+class _RateGuard:
+    """The minimum-rate rule: fewer than ``min_rate`` bytes/s over the last ``window`` s fails.
+
+    A sliding window: after each block, the bytes received since the oldest sample still at
+    least ``window`` s old are compared with ``min_rate * elapsed``.
+    """
+
+    def __init__(self, min_rate: float, window: float):
+        self.min_rate, self.window = min_rate, window
+        self.samples = collections.deque([(time.monotonic(), 0)])
+
+    def check(self, done: int) -> None:
+        """Records the bytes received so far; raises when the last window was too slow.
+
+        Raises:
+            TimeoutError: If the average rate over the last ``window`` s is below ``min_rate``.
+        """
+        now = time.monotonic()
+        self.samples.append((now, done))
+        while len(self.samples) > 1 and self.samples[1][0] <= now - self.window:
+            self.samples.popleft()
+        then, done_then = self.samples[0]
+        if self.min_rate > 0 and now - then >= self.window:
+            rate = (done - done_then) / (now - then)
+            if rate < self.min_rate:
+                raise TimeoutError(
+                    f"the server sent {rate:.0f} bytes/s over the last {now - then:.0f} s, below "
+                    f"the minimum of {self.min_rate:g} bytes/s over {self.window:g} s (min_rate=,"
+                    f" rate_window=)")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    """When a fetch is given up: stalled, slower than the rate rule, or past its deadline."""
+
+    timeout: float
+    deadline: float
+    min_rate: float
+    rate_window: float
+
+
+def _check_limits(limits: _Limits) -> None:
+    """Refuses limits that are not finite and positive (``min_rate=0`` turns its rule off).
+
+    Raises:
+        ValueError: Naming the argument.
+    """
+    for name, value in dataclasses.asdict(limits).items():
+        unit, zero_ok = ("bytes/s", True) if name == "min_rate" else ("seconds", False)
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok)):
+            raise ValueError(f"{name}= must be a finite number of {unit} "
+                             f"{'>= 0' if zero_ok else '> 0'}, not {value!r}.")
+
+
+def _fetch(origin: str, handle, algorithm: str, limits: _Limits) -> str:
     """Streams ``origin`` into an open file and returns the checksum of what was written.
 
     Raises:
         urllib.error.URLError: If the server cannot be reached or answers with an error.
-        TimeoutError: If no data arrives for ``timeout`` s or the whole transfer takes longer
-            than ``deadline`` s (checked between blocks, so it may overrun by ``timeout``).
+        TimeoutError: If no data arrives for ``timeout`` s, the data arrives slower than the
+            minimum rate of ``limits``, or the whole transfer takes longer than ``deadline`` s
+            (checked between blocks, so it may overrun by ``timeout``).
     """
+    timeout, deadline = limits.timeout, limits.deadline
+    guard = _RateGuard(limits.min_rate, limits.rate_window)
     started = time.monotonic()
     digest = hashlib.new(algorithm)
     request = urllib.request.Request(origin, headers={"User-Agent": "xraykit"})
@@ -110,6 +175,7 @@ def _fetch(origin: str, handle, algorithm: str, timeout: float, deadline: float)
             digest.update(block)
             done += len(block)
             progress.update(done)
+            guard.check(done)
     if total is not None and done != total:
         raise ConnectionError(f"the server sent {done} of {total} bytes")
     return digest.hexdigest()
@@ -125,20 +191,21 @@ def _reason(err: BaseException) -> str:
 
 
 def _download_into(handle, origin: str, algorithm: str, expected: str, what: str, hint: str,
-                   timeout: float, deadline: float) -> None:
+                   limits: _Limits) -> None:
     """Streams ``origin`` into ``handle`` and checks its checksum, or says why it failed.
 
     Raises:
         ConnectionError: If the file cannot be fetched or its checksum does not match.
     """
     try:
-        got = _fetch(origin, handle, algorithm, timeout, deadline)
+        got = _fetch(origin, handle, algorithm, limits)
         if got != expected:
             raise ValueError(f"{algorithm} of the downloaded file is {got}, expected "
                              f"{expected} (a corrupted or different file)")
     except Exception as err:
         raise ConnectionError(
-            f"Could not download {what} from {origin}: {_reason(err)}. Check the "
+            f"Could not download {what} from {urls.redact_url(origin)}: "
+            f"{urls.redact_text(_reason(err))}. Check the "
             f"connection and try again (a slow link may need a larger "
             f"timeout=/deadline=){hint}."
         ) from err
@@ -146,7 +213,8 @@ def _download_into(handle, origin: str, algorithm: str, expected: str, what: str
 
 def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: str, what: str,
                    hint: str = "", timeout: float | None = None,
-                   deadline: float | None = None) -> pathlib.Path:
+                   deadline: float | None = None, min_rate: float | None = None,
+                   rate_window: float | None = None) -> pathlib.Path:
     """Fetches one file into the cache, verified, atomically and once across processes.
 
     The file is written to a temporary ``.<filename>.*.part`` file next to ``target``, checked,
@@ -165,13 +233,17 @@ def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: 
         hint: What to do instead, appended to the error when the fetch fails.
         timeout: Seconds without data before giving up (default ``DOWNLOAD_TIMEOUT``).
         deadline: Seconds the whole fetch may take (default ``DOWNLOAD_DEADLINE``).
+        min_rate: Bytes per second below which, on average over ``rate_window`` s, the fetch
+            is given up (default ``DOWNLOAD_MIN_RATE``; 0 turns the rule off).
+        rate_window: Seconds the rate is averaged over (default ``DOWNLOAD_RATE_WINDOW``).
 
     Returns:
         ``target``, holding the verified file.
 
     Raises:
-        ConnectionError: If the file cannot be fetched (offline, server error, stalled, past
-            the deadline, bad checksum).
+        ValueError: If ``origin`` is not an http(s) URL.
+        ConnectionError: If the file cannot be fetched (offline, server error, stalled, too
+            slow, past the deadline, bad checksum).
         PermissionError: If the cache folder cannot be created or written.
         IsADirectoryError: If ``target`` is a folder.
     """
@@ -179,6 +251,10 @@ def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: 
 
     timeout = DOWNLOAD_TIMEOUT if timeout is None else timeout
     deadline = DOWNLOAD_DEADLINE if deadline is None else deadline
+    limits = _Limits(timeout, deadline, DOWNLOAD_MIN_RATE if min_rate is None else min_rate,
+                     DOWNLOAD_RATE_WINDOW if rate_window is None else rate_window)
+    _check_limits(limits)
+    urls.check_url(origin, f"{what}: the download address")
     folder = target.parent
     if cached_state(target, algorithm, expected) == "ok":
         return target  # a verified cache needs no write access (a shared, read-only cache)
@@ -204,16 +280,35 @@ def fetch_verified(origin: str, target: pathlib.Path, algorithm: str, expected: 
             target.unlink()
         for stale in folder.glob(f".{target.name}.*.part"):  # left by a killed download
             stale.unlink(missing_ok=True)
-        print(f"Downloading {what} from {origin}")
+        print(f"Downloading {what} from {urls.redact_url(origin)}")
         with files.atomic_write(target) as handle:
-            _download_into(handle, origin, algorithm, expected, what, hint, timeout, deadline)
+            _download_into(handle, origin, algorithm, expected, what, hint, limits)
     finally:
         lock.release()
     return target
 
 
+def entry_path(folder: pathlib.Path, name: str, relative) -> pathlib.Path:
+    """Where a file a registry entry names lives under ``folder``, checked to stay inside it.
+
+    Args:
+        folder: The cache folder (or a sample's folder in it).
+        name: The dataset, for the message.
+        relative: The file name the entry gives.
+
+    Returns:
+        ``folder / relative``.
+
+    Raises:
+        ValueError: If the name is empty, absolute, climbs out with ``..`` or leads out
+            through a symbolic link; the message names the dataset.
+    """
+    return files.resolve_inside(folder, relative, f"dataset {name!r}: file {relative!r}")
+
+
 def download(name: str, size: int = 28, url: str | None = None, *,
-             timeout: float | None = None, deadline: float | None = None) -> pathlib.Path:
+             timeout: float | None = None, deadline: float | None = None,
+             min_rate: float | None = None, rate_window: float | None = None) -> pathlib.Path:
     """Downloads a registered file once, verifies its checksum, and returns the cached path.
 
     See :func:`fetch_verified` for how the file is written (temporary file, checksum, atomic
@@ -228,12 +323,16 @@ def download(name: str, size: int = 28, url: str | None = None, *,
         timeout: Seconds without data before the download is abandoned (default
             ``DOWNLOAD_TIMEOUT``).
         deadline: Seconds the whole download may take (default ``DOWNLOAD_DEADLINE``).
+        min_rate: Bytes per second below which, averaged over ``rate_window`` s, the
+            download is given up (default ``DOWNLOAD_MIN_RATE``).
+        rate_window: Seconds the rate is averaged over (default ``DOWNLOAD_RATE_WINDOW``).
 
     Returns:
         Path of the verified file.
 
     Raises:
-        ValueError: If the dataset is not directly downloadable or the size is unknown.
+        ValueError: If the dataset is not directly downloadable, the size is unknown, the
+            URL is not http(s), or the entry's file name leaves the cache folder.
         ConnectionError: If the file cannot be fetched (offline, server error, stalled, past
             the deadline, bad checksum).
         PermissionError: If the cache folder cannot be created or written.
@@ -244,10 +343,16 @@ def download(name: str, size: int = 28, url: str | None = None, *,
     hint = (f", or download the file elsewhere and pass it directly: "
             f"xraykit.datasets.load('/path/to/{entry['filename']}'), or set {DATA_ENV} to the "
             f"folder that holds it")
+    target = entry_path(cache_folder(), name, entry.get("filename"))
     mirror = os.environ.get(MIRROR_URL_ENV)
-    origin = url or (f"{mirror.rstrip('/')}/{name}/{entry['filename']}" if mirror else entry["url"])
-    return fetch_verified(origin, cache_folder() / entry["filename"], algorithm,
-                          expected, f"{name} ({size} px)", hint, timeout, deadline)
+    if mirror:
+        urls.check_url(mirror, f"${MIRROR_URL_ENV}")
+    if url is not None:
+        origin = url
+    else:
+        origin = f"{mirror.rstrip('/')}/{name}/{entry['filename']}" if mirror else entry["url"]
+    return fetch_verified(origin, target, algorithm, expected, f"{name} ({size} px)", hint,
+                          timeout, deadline, min_rate, rate_window)
 
 
 def verify(name: str, size: int | None = None) -> dict[int, str]:
@@ -274,5 +379,6 @@ def verify(name: str, size: int | None = None) -> dict[int, str]:
         if size is not None and file_size != int(size):
             continue
         algorithm, expected = expected_hash(entry)
-        status[file_size] = cached_state(cache_folder() / entry["filename"], algorithm, expected)
+        target = entry_path(cache_folder(), name, entry.get("filename"))
+        status[file_size] = cached_state(target, algorithm, expected)
     return status

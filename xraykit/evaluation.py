@@ -60,6 +60,33 @@ def predict_scores(model, x, batch_size: int = 256, tta: Sequence[str] = ()) -> 
     return scores[:, 0] if scores.ndim == 2 and scores.shape[1] == 1 else scores
 
 
+def predict_batches(model, batches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, scores and images of a stream of ``(images, labels)`` batches, in order.
+
+    For a ``keras.utils.PyDataset`` such as ``load_folder(..., stream=True)``: each batch is
+    read once, so the labels line up with the scores even when a file could not be read (its
+    batch is shorter).
+
+    Args:
+        model: A Keras model.
+        batches: A sequence of ``(images, labels)`` batches (``len`` and indexing).
+
+    Returns:
+        ``(labels, scores, images)``: labels ``(N, L)``, scores ``(N, K)``, images
+        ``(N, H, W, C)`` (kept for Grad-CAM and the export checks: a test set, not a
+        training set).
+    """
+    labels, scores, images = [], [], []
+    for index in range(len(batches)):
+        x, y = batches[index]
+        if len(x) == 0:
+            continue
+        scores.append(np.asarray(model.predict_on_batch(x), dtype=np.float32))
+        labels.append(np.asarray(y).reshape(len(x), -1))
+        images.append(np.asarray(x, dtype=np.float32))
+    return np.concatenate(labels), np.concatenate(scores), np.concatenate(images)
+
+
 def confusion(y_true, y_score, threshold: float = 0.5) -> np.ndarray:
     """Confusion matrix at a threshold, rows = truth, columns = prediction, order (0, 1).
 

@@ -199,7 +199,10 @@ def _split_models(model, path):
     for depth in range(len(containers) - 1, -1, -1):
         start, output, sites = graphs[depth]
         end = logit if depth == 0 else output
-        y = keras.Model([start, sites[id(path[depth])][1]], end)([container_inputs[depth], y])
+        chosen = sites[id(path[depth])][1]
+        if end is chosen:  # the chosen layer's output is the nested model's output (the
+            continue       # backbone's last activation): nothing to run between them
+        y = keras.Model([start, chosen], end)([container_inputs[depth], y])
     head = keras.Model([image_in, feature_in], y, name=f"{model.name}_head")
     # One function object per head, so that JAX compiles its gradient once.
     cache[key] = (keras.Model(image_in, features, name=f"{model.name}_features"), head, dense,

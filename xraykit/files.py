@@ -16,6 +16,7 @@ import errno
 import hashlib
 import os
 import pathlib
+import re
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -185,3 +186,54 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "md5") -> str:
     """
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+def check_relative(relative, where: str) -> pathlib.PurePosixPath:
+    r"""Checks that a name is a relative path that stays inside its folder.
+
+    For file and folder names that come from a document (a registry entry): they are joined
+    to a folder xraykit writes in, so they must not climb out of it.
+
+    Args:
+        relative: The name, e.g. ``"pneumoniamnist.npz"`` or ``"images/00001.png"``.
+        where: What gave it, for the message (``"datasets.yaml: dataset 'x', field 'folder'"``).
+
+    Returns:
+        The name as a relative POSIX path.
+
+    Raises:
+        ValueError: If it is not a non-empty string, is absolute (``/x``, ``C:\\x``), contains
+            ``..``, a backslash or a NUL, or names the folder itself (``.``).
+    """
+    if not isinstance(relative, str) or not relative.strip():
+        raise ValueError(f"{where}: a file name is required, not {relative!r}.")
+    bad = ("\x00" in relative or "\\" in relative or relative.startswith("/")
+           or re.match(r"^[A-Za-z]:", relative) is not None)
+    path = pathlib.PurePosixPath(relative)
+    if bad or ".." in path.parts or not path.parts or path == pathlib.PurePosixPath("."):
+        raise ValueError(f"{where}: {relative!r} is not a plain relative file name (no "
+                         "absolute path, '..', backslash or empty part); fix the entry.")
+    return path
+
+
+def resolve_inside(root: str | os.PathLike, relative, where: str) -> pathlib.Path:
+    """Joins a relative name to a folder and checks the result is inside it, links followed.
+
+    Args:
+        root: The folder (the download cache, a sample's folder).
+        relative: The name (see :func:`check_relative`).
+        where: What gave it, for the message.
+
+    Returns:
+        ``root / relative`` (not resolved: the caller's spelling of ``root`` is kept).
+
+    Raises:
+        ValueError: If the name is not a plain relative name, or the path, once symbolic
+            links are followed, lies outside ``root``.
+    """
+    path = pathlib.Path(root) / check_relative(relative, where)
+    real_root = pathlib.Path(root).resolve()
+    if not path.resolve().is_relative_to(real_root):
+        raise ValueError(f"{where}: {relative!r} leads outside {root} (through a symbolic "
+                         f"link, to {path.resolve()}); remove the link or fix the entry.")
+    return path

@@ -16,13 +16,13 @@ import io
 import os
 import pathlib
 import re
+import stat
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from xraykit.images import read_images
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".bmp")
+from xraykit.images import IMAGE_SUFFIXES, UnreadableFileWarning, read_images
 
 
 def _natural_key(path: pathlib.Path):
@@ -30,10 +30,35 @@ def _natural_key(path: pathlib.Path):
 
 
 def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
-    """Lists image files (PNG, JPEG, DICOM, TIFF, BMP) under a folder, recursively, sorted."""
+    """Lists image files under a folder, recursively, sorted.
+
+    The endings looked for are :data:`xraykit.images.IMAGE_SUFFIXES` (those
+    :func:`xraykit.read_image` reads). Entries with such a name that are not regular files
+    (a FIFO, a socket, a device, a link to nothing) are left out without being opened, and
+    named in one :class:`xraykit.images.UnreadableFileWarning`.
+
+    Args:
+        folder: The folder.
+
+    Returns:
+        The image files, by folder then natural order of names.
+    """
     folder = pathlib.Path(folder)
-    return sorted((p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES),
-                  key=lambda p: (str(p.parent), _natural_key(p)))
+    found, skipped = [], []
+    for path in folder.rglob("*"):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        try:
+            regular = stat.S_ISREG(path.stat().st_mode)
+        except OSError:  # a link to nothing, or no permission to look
+            regular = False
+        (found if regular else skipped).append(path)
+    if skipped:
+        names = "".join(f"\n  {path}" for path in sorted(skipped))
+        warnings.warn(f"{len(skipped)} entry(ies) named like images are not regular files (a "
+                      f"FIFO, socket, device or broken link) and were skipped:{names}",
+                      UnreadableFileWarning, stacklevel=2)
+    return sorted(found, key=lambda p: (str(p.parent), _natural_key(p)))
 
 
 @dataclasses.dataclass

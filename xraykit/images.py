@@ -1,25 +1,44 @@
-"""Reading radiograph files: PNG, JPEG, TIFF and DICOM, one at a time or many in threads.
+"""Reading radiograph files: PNG, JPEG, TIFF, BMP and DICOM, one at a time or many in threads.
 
-PNG/JPEG/TIFF (1-, 8- and 16-bit grayscale, palette, RGB, RGBA, CMYK) and DICOM all come out
-the same way: float32 ``(H, W)`` in [0, 1] (:func:`read_image`), or squared batches read in
-parallel (:func:`read_images`). What pixels mean (scale, grey, square) is decided in
-:mod:`xraykit.pixels`; ``to_gray``, ``to_unit_range`` and ``resize_square`` are re-exported
-here for code that imported them from this module.
+PNG/JPEG/TIFF/BMP (1-, 8- and 16-bit grayscale, palette, RGB, RGBA, CMYK, 16-bit colour and
+grey+alpha) and DICOM all come out the same way: float32 ``(H, W)`` in [0, 1], upright by their
+EXIF orientation (:func:`read_image`), or squared batches read in parallel
+(:func:`read_images`). :data:`IMAGE_SUFFIXES` is the one list of file endings read here, and the
+one that folders (:func:`xraykit.folders.list_images`) and ``predict`` look for. What pixels mean
+(scale, grey, square, shape) is decided in :mod:`xraykit.pixels`; ``to_gray``,
+``to_unit_range`` and ``resize_square`` are re-exported here for code that imported them from
+this module.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
-from xraykit.dicom import is_dicom, read_dicom
-from xraykit.pixels import LUMA_WEIGHTS, _reduce, resize_square, to_gray, to_unit_range
+from xraykit.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
+from xraykit.pixels import (
+    LUMA_WEIGHTS,
+    MultiFrameWarning,
+    _reduce,
+    check_image_shape,
+    resize_square,
+    to_gray,
+    to_unit_range,
+)
 
-__all__ = ["LUMA_WEIGHTS", "UnreadableFileWarning", "read_image", "read_images", "resize_square",
-           "to_gray", "to_unit_range"]
+__all__ = ["IMAGE_SUFFIXES", "LUMA_WEIGHTS", "MultiFrameWarning", "UnreadableFileWarning",
+           "read_image", "read_images", "resize_square", "to_gray", "to_unit_range"]
+
+# The Pillow formats read (MPO: a JPEG with extra pictures, as some cameras write), and their
+# file endings; with DICOM's, the endings of the files xraykit reads.
+_PILLOW_FORMATS = {"PNG": (".png",), "JPEG": (".jpg", ".jpeg"), "MPO": (),
+                   "TIFF": (".tif", ".tiff"), "BMP": (".bmp",)}
+IMAGE_SUFFIXES = tuple(s for endings in _PILLOW_FORMATS.values() for s in endings) + DICOM_SUFFIXES
+SUPPORTED = "PNG, JPEG, TIFF, BMP and DICOM"
 
 # Pillow modes that are grey already, and modes that Pillow turns into RGB (palette looked up,
 # CMYK JPEGs already un-inverted) before :func:`to_gray` takes their luma.
@@ -30,6 +49,31 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
 class UnreadableFileWarning(UserWarning):
     """Files of a folder or list that could not be read and were left out."""
+
+
+def check_regular_file(path) -> None:
+    """Checks that a path is a regular file (links followed) before it is opened.
+
+    Opening a FIFO blocks until something writes to it, and a device or socket is no image:
+    such entries are refused without being opened.
+
+    Raises:
+        FileNotFoundError: If nothing is there (or a link leads nowhere).
+        IsADirectoryError: If it is a folder.
+        ValueError: If it is a FIFO, socket or device; the message says which.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file (or a link to nothing).") from None
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{path}: is a folder, not an image file; read a folder with "
+                                "xraykit.load_folder or list its files with list_images.")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+        raise ValueError(f"{path}: {kind}, not a regular file; it was not opened. Keep only "
+                         "image files in the folder.")
 
 
 def _too_large(path, pixels: str, limit: int) -> ValueError:
@@ -70,23 +114,23 @@ def read_image(path: str | os.PathLike, target_size: int | None = None) -> np.nd
         Float32 array ``(H, W)`` in [0, 1]. 1- and 8-bit images are divided by 255 (1-bit
         gives 0 and 1), 16-bit by 65535, 32-bit integers by 65535 when they fit in 16 bits;
         palette, colour and CMYK images become luminance and any alpha channel is dropped.
-        Floating-point images must already lie in [0, 1].
+        Floating-point images must already lie in [0, 1]. 16-bit colour and grey+alpha PNGs
+        keep their 16 bits. The EXIF orientation is applied. Multi-page TIFFs and animated
+        PNGs give their first frame, with a :class:`MultiFrameWarning`.
 
     Raises:
         FileNotFoundError: If the file does not exist.
         IsADirectoryError: If the path is a folder (use :func:`xraykit.load_folder`).
-        ValueError: If the file cannot be read as an image (empty, truncated, not an
-            image), has more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (a possible
-            decompression bomb: refused from 1x the limit on, where Pillow only warns), or
-            has pixel values whose scale is unknown (32-bit integers beyond 16 bits,
-            floats outside [0, 1]).
+        ValueError: If the path is a FIFO, socket or device (never opened); if the file cannot
+            be read as an image (empty, truncated, not an image, a format other than
+            :data:`SUPPORTED`), has no pixels or a side over
+            :data:`xraykit.pixels.MAX_ASPECT_RATIO` times the other, has more pixels than
+            ``PIL.Image.MAX_IMAGE_PIXELS`` (a possible decompression bomb: refused from 1x the
+            limit on, where Pillow only warns), or has pixel values whose scale is unknown
+            (32-bit integers beyond 16 bits, floats outside [0, 1]).
         RuntimeError: If a DICOM file's compression has no installed decoder.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file.")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path}: is a folder, not an image file; read a folder with "
-                                "xraykit.load_folder or list its files with list_images.")
+    check_regular_file(path)
     if target_size is not None and (isinstance(target_size, bool) or
                                     not isinstance(target_size, (int, np.integer)) or
                                     target_size < 1):
@@ -95,6 +139,7 @@ def read_image(path: str | os.PathLike, target_size: int | None = None) -> np.nd
         pixels = read_dicom(path)
     else:
         pixels = _read_pillow(path, target_size)
+    check_image_shape(pixels, path)
     return _reduce(pixels, target_size) if target_size else pixels
 
 
@@ -114,17 +159,85 @@ def _read_pillow(path, target_size: int | None) -> np.ndarray:
     except Exception as err:  # UnidentifiedImageError, OSError, ...
         raise ValueError(f"{unreadable} ({type(err).__name__}: {err}).") from err
     with image:
+        if image.format not in _PILLOW_FORMATS:
+            raise ValueError(f"{path}: a {image.format} image; xraykit reads {SUPPORTED} "
+                             "files: convert it to PNG.")
         if limit and image.width * image.height > limit:  # Pillow only warns up to 2x
             raise _too_large(path, f"{image.width}x{image.height}", limit)
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            kind = "an animated PNG" if image.format == "PNG" else f"a multi-page {image.format}"
+            warnings.warn(f"{path}: {kind} with {frames} frames; using the first.",
+                          MultiFrameWarning, stacklevel=3)
         if target_size:
             image.draft(None, (2 * target_size, 2 * target_size))  # JPEG only; else no-op
         try:
-            image.load()
+            pixels = _sixteen_bit_colour(path, image)  # before anything loads the image
+            if pixels is None:
+                image.load()
+                pixels = _to_unit_float(image, path)
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1)
         except MemoryError:
             raise
+        except ValueError as err:
+            if str(err).startswith(str(path)):
+                raise
+            raise ValueError(f"{unreadable} ({type(err).__name__}: {err}).") from err
         except Exception as err:  # Pillow reports bad data as OSError, SyntaxError, EOFError...
             raise ValueError(f"{unreadable} ({type(err).__name__}: {err}).") from err
-        return _to_unit_float(image, path)
+        return _upright(pixels, orientation)
+
+
+_ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transposition that makes the image upright (as PIL.ImageOps.
+# exif_transpose does), applied to the float pixels so that 16-bit colour PNGs get it too.
+_UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+            6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def _upright(pixels: np.ndarray, orientation) -> np.ndarray:
+    """The float image turned upright by its EXIF orientation (1 or unknown: as stored)."""
+    from PIL import Image
+
+    method = _UPRIGHT.get(orientation)
+    if method is None:
+        return pixels
+    picture = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
+    return np.asarray(picture.transpose(getattr(Image.Transpose, method)), dtype=np.float32)
+
+
+# Pillow decodes 16-bit colour and grey+alpha PNGs to 8 bits, keeping each sample's high byte.
+# Decoding the same data again with a raw mode that keeps the low bytes instead (same bytes per
+# pixel, so the same PNG filtering) recovers all 16 bits: raw mode -> (the low bytes' raw mode,
+# index of the high and low byte of each grey or colour sample in that second decoding).
+_SIXTEEN_BIT_RAWMODES = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L", "LA;16B": "RGBA"}
+
+
+def _decode_as(path, rawmode: str) -> np.ndarray:
+    """Decodes a PNG's pixel data with another Pillow raw mode (same mode, same filtering)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        tile = image.tile[0]
+        args = tile.args if isinstance(tile.args, tuple) else (tile.args,)
+        image.tile = [tile._replace(args=(rawmode, *args[1:]) if len(args) > 1 else rawmode)]
+        image.load()
+        return np.asarray(image)
+
+
+def _sixteen_bit_colour(path, image) -> np.ndarray | None:
+    """Float grey pixels of a 16-bit colour or grey+alpha PNG; ``None`` for any other image."""
+    if image.format != "PNG" or len(image.tile) != 1:
+        return None
+    args = image.tile[0].args
+    rawmode = args[0] if isinstance(args, tuple) else args
+    if rawmode not in _SIXTEEN_BIT_RAWMODES:
+        return None
+    second = _decode_as(path, _SIXTEEN_BIT_RAWMODES[rawmode]).astype(np.uint16)
+    if rawmode == "LA;16B":  # grey and alpha, 2 bytes each, read as the 4 bytes of RGBA
+        return to_unit_range(second[..., 0] * np.uint16(256) + second[..., 1], path)
+    high = _decode_as(path, rawmode).astype(np.uint16)
+    return to_gray(to_unit_range(high * np.uint16(256) + second, path))
 
 
 def read_images(paths: Sequence[str | os.PathLike], size: int, resize_mode: str = "pad",

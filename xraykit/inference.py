@@ -42,7 +42,7 @@ import xraykit.training  # noqa: F401
 from xraykit import files
 from xraykit.calibration import apply_temperature
 from xraykit.folders import list_images
-from xraykit.images import read_images
+from xraykit.images import IMAGE_SUFFIXES, read_images
 from xraykit.pixels import resize_batch, to_unit_batch
 from xraykit.tasks import TASKS, check_task, task_from_model
 
@@ -68,7 +68,8 @@ class InferenceConfig:
         channels: Input channels (1 for xraykit models; grayscale is repeated otherwise).
         resize_mode: ``"pad"`` or ``"crop"`` (see :func:`xraykit.pixels.resize_square`).
         temperature: Temperature of :class:`xraykit.calibration.TemperatureScaler` (1 = none).
-        threshold: Decision threshold on the calibrated probability.
+        threshold: Decision threshold on the calibrated probability: one for every output, or
+            a list of one per output (multi-label models, thresholds chosen per finding).
         class_names: Names of the outputs (binary: ``[negative, positive]``).
         task: ``"binary"``, ``"multilabel"`` or ``"multiclass"``.
     """
@@ -77,7 +78,7 @@ class InferenceConfig:
     channels: int = 1
     resize_mode: str = "pad"
     temperature: float = 1.0
-    threshold: float = 0.5
+    threshold: float | list[float] = 0.5
     class_names: list[str] = dataclasses.field(default_factory=lambda: ["negative", "positive"])
     task: str = "binary"
 
@@ -143,9 +144,16 @@ def _config_problem(config: InferenceConfig, n_outputs: int | None = None,
         return ("temperature", "must be a finite number > 0 (TemperatureScaler.temperature; "
                 f"1 = no scaling), got {temperature!r}", not _is_number(temperature))
     threshold = config.threshold
-    if not _is_number(threshold) or not 0.0 <= threshold <= 1.0:
-        return ("threshold", f"must be a probability in [0, 1], got {threshold!r}",
-                not _is_number(threshold))
+    several = isinstance(threshold, list) and bool(threshold)
+    values = threshold if several else [threshold]
+    if not all(_is_number(t) and 0.0 <= t <= 1.0 for t in values):
+        wanted = "probabilities in [0, 1], one per output" if several else \
+            "a probability in [0, 1]"
+        return ("threshold", f"must be {wanted}, got {threshold!r}",
+                not all(_is_number(t) for t in values))
+    if several and n_outputs is not None and len(threshold) not in (1, n_outputs):
+        return ("threshold", f"has {len(threshold)} values but the model has {n_outputs} "
+                "output(s): give one threshold, or one per output", False)
     if config.task not in TASKS:
         try:
             check_task(config.task)
@@ -179,9 +187,16 @@ def _check_config(config: InferenceConfig, where: str, n_outputs: int | None = N
     problem = _config_problem(config, n_outputs, input_shape)
     if problem is not None:
         field, message, is_type = problem
-        kind = "argument" if where in ("predict", "save_model") else "field"
+        kind = "argument" if where.startswith(("predict", "save_model")) else "field"
         raise (type_error if is_type else ValueError)(f"{where}: {kind} {field!r} {message}.")
     return config
+
+
+def _threshold_value(threshold) -> float | list[float]:
+    """A checked threshold as stored: a float, or a list of floats (one per output)."""
+    if isinstance(threshold, list):
+        return float(threshold[0]) if len(threshold) == 1 else [float(t) for t in threshold]
+    return float(threshold)
 
 
 def _model_shapes(model) -> tuple[tuple | None, int]:
@@ -209,13 +224,65 @@ def _infer_config(model, where: str = "arguments", **overrides) -> InferenceConf
             setattr(config, key, value)
     if isinstance(config.class_names, (tuple, np.ndarray)):
         config.class_names = list(config.class_names)
+    if isinstance(config.threshold, (tuple, np.ndarray)):
+        config.threshold = np.asarray(config.threshold).tolist()
     _check_config(config, where, n_out, shape)
     config.class_names = [str(c) for c in config.class_names]  # NumPy strings → str
     config.temperature = float(config.temperature)
-    config.threshold = float(config.threshold)
+    config.threshold = _threshold_value(config.threshold)
     config.image_size = int(config.image_size)
     config.channels = int(config.channels)
     return config
+
+
+_PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax")
+_END_WITH = ("end the model with a sigmoid (binary, multilabel) or softmax (multiclass), e.g. "
+             "keras.Sequential([model, keras.layers.Activation('sigmoid')]), and save that")
+
+
+def _probe(model, config: InferenceConfig) -> np.ndarray:
+    """The model's outputs for a few images in [0, 1]: black, white, grey noise."""
+    shape = (config.image_size, config.image_size, config.channels)
+    noise = np.random.default_rng(0).uniform(0, 1, (2, *shape))
+    batch = np.concatenate([np.zeros((1, *shape)), np.ones((1, *shape)), noise])
+    return np.asarray(model.predict(batch.astype(np.float32), verbose=0), dtype=np.float64)
+
+
+def check_probability_model(model, where: str, config: InferenceConfig | None = None) -> None:
+    """Checks that a model maps one batch of images to probabilities, as :func:`predict` reads it.
+
+    A last layer whose activation is neither sigmoid nor softmax (``"linear"``: logits) is
+    refused; a last layer without an ``activation`` is probed with a few images in [0, 1] and
+    refused when an output falls outside [0, 1].
+
+    Args:
+        model: A Keras model.
+        where: The file or function named in the message.
+        config: Its inference settings (for the probe's image size; default: inferred).
+
+    Raises:
+        ValueError: If the model has several inputs or outputs, ends in an activation that does
+            not give probabilities, or gives outputs outside [0, 1]; the message names
+            ``where`` and says what to do.
+    """
+    for kind in ("inputs", "outputs"):
+        count = len(getattr(model, kind, None) or [])
+        if count != 1:
+            raise ValueError(f"{where}: the model has {count} {kind}; xraykit feeds one batch of "
+                             "images and reads one array of probabilities: build a model with a "
+                             f"single image input and a single output.")
+    layer = model.layers[-1] if getattr(model, "layers", None) else None
+    activation = getattr(getattr(layer, "activation", None), "__name__", None)
+    if activation is not None and activation not in _PROBABILITY_ACTIVATIONS:
+        raise ValueError(f"{where}: the model's last layer {layer.name!r} has activation "
+                         f"{activation!r}, so its outputs are not probabilities (logits?): "
+                         f"{_END_WITH}.")
+    if activation is None:
+        outputs = _probe(model, config or _infer_config(model))
+        if not np.isfinite(outputs).all() or outputs.min() < 0 or outputs.max() > 1:
+            raise ValueError(f"{where}: on test images in [0, 1] the model's outputs range "
+                             f"{np.nanmin(outputs):.4g}..{np.nanmax(outputs):.4g}, outside [0, 1]:"
+                             f" they are not probabilities; {_END_WITH}.")
 
 
 def model_config(model) -> InferenceConfig:
@@ -235,7 +302,7 @@ def model_config(model) -> InferenceConfig:
 
 
 def save_model(model, path: str | os.PathLike, image_size: int | None = None,
-               resize_mode: str = "pad", temperature: float = 1.0, threshold: float = 0.5,
+               resize_mode: str = "pad", temperature: float = 1.0, threshold=0.5,
                class_names=None, task: str | None = None) -> pathlib.Path:
     """Saves a model with the preprocessing and calibration needed to use it.
 
@@ -247,7 +314,8 @@ def save_model(model, path: str | os.PathLike, image_size: int | None = None,
         resize_mode: How training images were squared (``"pad"`` is the xraykit default).
         temperature: Fitted temperature (``TemperatureScaler.temperature``), 1 = none.
         threshold: Decision threshold on the calibrated probability (choose it on validation
-            with :func:`xraykit.evaluation.choose_threshold`).
+            with :func:`xraykit.evaluation.choose_threshold`), or a list of one per output
+            (a multi-label model's findings).
         class_names: Output names (binary: ``["normal", "pneumonia"]``).
         task: ``"binary"``, ``"multilabel"`` or ``"multiclass"`` (default: from the output).
 
@@ -258,15 +326,17 @@ def save_model(model, path: str | os.PathLike, image_size: int | None = None,
         TypeError: If a setting has the wrong type (e.g. ``class_names`` not a list of str).
         ValueError: If a setting is out of range (a threshold outside [0, 1], a temperature
             that is not finite and > 0, an unknown resize mode or task, an image size or
-            class names that do not fit the model).
+            class names that do not fit the model), or the model's output is not a
+            probability (see :func:`check_probability_model`); the message names ``path``.
     """
     path = pathlib.Path(path)
     if path.suffix != ".keras":
         path = path.with_name(path.name + ".keras")
     if class_names is not None and not isinstance(class_names, str):
         class_names = list(class_names)
-    config = _infer_config(model, "save_model", image_size=image_size, resize_mode=resize_mode,
-                           temperature=temperature, threshold=threshold,
+    check_probability_model(model, f"save_model({path})")
+    config = _infer_config(model, f"save_model({path})", image_size=image_size,
+                           resize_mode=resize_mode, temperature=temperature, threshold=threshold,
                            class_names=class_names, task=task)
     text = json.dumps(config.to_dict(), indent=2)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -363,7 +433,8 @@ def load_model(path: str | os.PathLike, compile: bool = False):
         config = dataclasses.replace(_infer_config(model), **values)
         shape, n_out = _model_shapes(model)
         _check_config(config, source, n_out, shape, type_error=ValueError)
-        config.temperature, config.threshold = float(config.temperature), float(config.threshold)
+        config.temperature = float(config.temperature)
+        config.threshold = _threshold_value(config.threshold)
     _CONFIGS[model] = config
     return model
 
@@ -380,7 +451,7 @@ class Prediction:
         images: The preprocessed inputs ``(N, S, S, C)``, as the model saw them.
         paths: Source file of each image (``None`` for arrays).
         class_names: Output names.
-        threshold: Threshold used.
+        threshold: Threshold used (a list: one per output).
         temperature: Temperature used.
         heatmaps: Grad-CAM maps ``(N, S, S)`` when asked for, else ``None``.
         failed: ``{path: reason}`` for files that could not be read.
@@ -392,7 +463,7 @@ class Prediction:
     images: np.ndarray
     paths: list
     class_names: list
-    threshold: float
+    threshold: float | list[float]
     temperature: float
     heatmaps: np.ndarray | None = None
     failed: dict = dataclasses.field(default_factory=dict)
@@ -413,6 +484,10 @@ class Prediction:
                 frame[f"p_{name}"] = self.probabilities[:, k]
             if self.predicted.ndim == 1:
                 frame["predicted"] = [names[int(v)] for v in self.predicted]
+            else:  # multi-label: one 0/1 decision per output, at its threshold
+                for k in range(self.predicted.shape[1]):
+                    name = names[k] if k < len(names) else f"class_{k}"
+                    frame[f"decision_{name}"] = self.predicted[:, k]
         return frame
 
     def __len__(self) -> int:
@@ -471,14 +546,15 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
 
     Args:
         model: A Keras model, or the path of a ``.keras`` file from :func:`save_model`.
-        path_or_array: A PNG/JPEG/DICOM file, a folder of them (searched recursively), a list
+        path_or_array: An image file (:data:`xraykit.images.SUPPORTED`), a folder of them
+            (searched recursively for :data:`xraykit.images.IMAGE_SUFFIXES`), a list
             of files, or an array: one image ``(H, W)``, a batch ``(N, H, W)`` or
             ``(N, H, W, C)``, floats in [0, 1] or uint8/uint16.
         image_size: Overrides the stored :class:`InferenceConfig` (needed only for models
             saved without one), as do the next four arguments.
         resize_mode: ``"pad"`` or ``"crop"``.
         temperature: Temperature of the calibration (1 = none).
-        threshold: Decision threshold on the calibrated probability.
+        threshold: Decision threshold on the calibrated probability (or one per output).
         class_names: Output names.
         grad_cam: Also compute Grad-CAM heatmaps (see :func:`xraykit.explain.grad_cam`); show
             them with ``xraykit.plotting.plot_grad_cam(result.images, result.heatmaps)``.
@@ -498,7 +574,9 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
             an array has the wrong shape, NaN/inf or values outside [0, 1], an override is
             out of range, or the model file or its stored settings are unusable.
     """
+    where = "predict"
     if isinstance(model, (str, os.PathLike)):
+        where = str(model)
         model = load_model(model)
     elif not isinstance(model, keras.Model):
         raise TypeError(f"predict: model must be a keras.Model or the path of a .keras file "
@@ -508,6 +586,7 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
     if class_names is not None and not isinstance(class_names, str):
         class_names = list(class_names)
     config = model_config(model)
+    check_probability_model(model, where, config)
     config = _infer_config(model, "predict", **{**dataclasses.asdict(config), **{
         k: v for k, v in dict(image_size=image_size, resize_mode=resize_mode,
                               temperature=temperature, threshold=threshold,
@@ -520,7 +599,8 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
         if source.is_dir():
             files = list_images(source)
             if not files:
-                raise ValueError(f"{source}: no PNG/JPEG/DICOM files found in this folder.")
+                raise ValueError(f"{source}: no image file found in this folder (looked for "
+                                 f"{', '.join(IMAGE_SUFFIXES)}).")
         elif source.is_file():
             files = [source]
         else:
@@ -545,12 +625,16 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
     x = images if config.channels == 1 else np.repeat(images, config.channels, axis=-1)
     raw = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
     raw = raw.reshape(len(x), -1)
+    if not np.isfinite(raw).all() or raw.min() < 0 or raw.max() > 1:
+        raise ValueError(f"{where}: the model's outputs range {np.nanmin(raw):.4g}.."
+                         f"{np.nanmax(raw):.4g} on these images, not probabilities in [0, 1]; "
+                         f"{_END_WITH}.")
     mode = "softmax" if config.task == "multiclass" else "sigmoid"
     probabilities = apply_temperature(raw, config.temperature, mode=mode)
     if config.task == "multiclass":
         predicted = probabilities.argmax(axis=1)
     else:
-        predicted = (probabilities >= config.threshold).astype(np.int32)
+        predicted = (probabilities >= np.asarray(config.threshold)).astype(np.int32)
     heatmaps = None
     if grad_cam:
         from xraykit.explain import grad_cam as _grad_cam

@@ -10,7 +10,11 @@ answers:
 - **an array of images**: one image or a batch, integer or float, grey or RGB, becomes a float32
   batch ``(N, H, W, 1)`` in [0, 1] or a message saying what is wrong (:func:`to_unit_batch`);
 - **colour**: ITU-R BT.601 luma (:func:`to_gray`);
-- **size**: a square, by padding or centre-cropping (:func:`resize_square`, :func:`resize_batch`).
+- **size**: a square, by padding or centre-cropping (:func:`resize_square`, :func:`resize_batch`);
+  an image with no pixels or a side over :data:`MAX_ASPECT_RATIO` times the other is refused
+  (:func:`check_image_shape`);
+- **frames**: a file with several (multi-frame DICOM, multi-page TIFF, animated PNG) gives its
+  first, with a :class:`MultiFrameWarning`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,38 @@ import numpy as np
 # ITU-R BT.601 luma weights: the ones Pillow's "L" and "F" conversions use, so a colour PNG, a
 # colour DICOM and an RGB array all become the same grey levels.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+# A chest radiograph is close to square (1:1 to about 1:1.5); an image ten times wider than tall
+# is a strip, a scout line or a wrong reshape, and would be padded to a square of black.
+MAX_ASPECT_RATIO = 10
+
+
+class MultiFrameWarning(UserWarning):
+    """A file holds several frames (multi-frame DICOM, multi-page TIFF, animated PNG)."""
+
+
+def check_image_shape(image, where=None) -> None:
+    """Refuses a 2-D image with no pixels or an extreme aspect ratio.
+
+    Args:
+        image: Array ``(H, W)``.
+        where: The file (or argument) named in the message.
+
+    Raises:
+        ValueError: If a side is 0, or one side is more than :data:`MAX_ASPECT_RATIO` times
+            the other.
+    """
+    shape = np.shape(image)
+    prefix = f"{where}: " if where is not None else ""
+    if len(shape) < 2 or min(shape[:2]) == 0:
+        raise ValueError(f"{prefix}the image has no pixels (shape {shape}); remove it or pass a "
+                         "non-empty image.")
+    height, width = shape[:2]
+    if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
+        raise ValueError(f"{prefix}the image is {height}x{width} px, more than "
+                         f"{MAX_ASPECT_RATIO}:1; a radiograph is close to square. Check that it "
+                         "is the right file (or the right reshape), or crop it first.")
+
 
 _ARRAY_HELP = ("pass images as a NumPy array: one image (H, W), a batch (N, H, W) or "
                "(N, H, W, C) with C = 1 or 3, floats in [0, 1] or uint8/uint16")
@@ -253,7 +289,8 @@ def resize_square(image: np.ndarray, size: int, mode: str = "pad") -> np.ndarray
         bilinearly.
 
     Raises:
-        ValueError: If ``mode`` is unknown or the image is not 2-D.
+        ValueError: If ``mode`` is unknown, the image is not 2-D, is empty or more than
+            :data:`MAX_ASPECT_RATIO` times longer than wide (see :func:`check_image_shape`).
 
     Example:
         >>> resize_square(np.ones((100, 50), np.float32), 20).shape
@@ -264,6 +301,7 @@ def resize_square(image: np.ndarray, size: int, mode: str = "pad") -> np.ndarray
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"resize_square expects a 2-D image (H, W), got shape {image.shape}.")
+    check_image_shape(image, "resize_square")
     if mode not in ("pad", "crop"):
         raise ValueError(f"mode must be 'pad' or 'crop', not {mode!r}.")
     picture = Image.fromarray(_reduce(image, size), mode="F")

@@ -43,6 +43,10 @@ class Profile:
         width: Filters of the first convolution block of the lessons' CNNs.
         quick: Fewer settings per comparison (the smoke run of a lesson: seconds, not minutes).
         pretrained: Whether lessons try ImageNet weights (with an offline fallback).
+        folder_size: Side of the images lesson 8 streams from a folder of files (at least
+            128 px: findings such as nodules vanish at 28 px).
+        folder_model: The network lesson 8 trains on them (:func:`xraykit.models.build_model`
+            name): DenseNet-121, CheXNet's choice, except where seconds count.
     """
 
     name: str
@@ -60,6 +64,8 @@ class Profile:
     width: int = 16
     quick: bool = False
     pretrained: bool = False
+    folder_size: int = 128
+    folder_model: str = "densenet121"
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -77,13 +83,14 @@ class Profile:
         return list(range(self.seeds))
 
 
-_GPU = dict(image_size=64, batch_size=128, precision="auto", seeds=3, width=32, pretrained=True)
+_GPU = dict(image_size=64, batch_size=128, precision="auto", seeds=3, width=32, pretrained=True,
+            folder_size=224)
 _SMOKE_SIZES = dict(max_train=256, max_val=128, max_test=128, epochs=1, tuner_trials=2,
                     tuner_epochs=1)
 
 PROFILES = {
     "smoke": Profile("smoke", image_size=28, batch_size=64, n_boot=200, quick=True,
-                     **_SMOKE_SIZES),
+                     folder_model="small_cnn", **_SMOKE_SIZES),
     # A laptop with internet gets ImageNet weights too: lesson 2 extracts a small backbone's
     # features once and trains a linear probe on them, which a CPU does in about a minute.
     "cpu": Profile("cpu", image_size=28, max_train=None, max_val=None, max_test=None,
@@ -94,7 +101,8 @@ PROFILES = {
     # by default; XRAYKIT_PRECISION=mixed_float16 takes the T4 path), two seeds so that the
     # several-seed branches run at half the cost of three.
     "gpu-smoke": Profile("gpu-smoke", n_boot=200,
-                         **{**_GPU, "precision": "mixed_bfloat16", "seeds": 2}, **_SMOKE_SIZES),
+                         **{**_GPU, "precision": "mixed_bfloat16", "seeds": 2, "folder_size": 128},
+                         **_SMOKE_SIZES),
 }
 
 

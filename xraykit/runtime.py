@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import os
 import sys
+import warnings
 
 #: The oldest Keras with every layer the course uses
 #: (``keras.layers.ContrastLimitedAdaptiveHistogramEqualization`` arrived in 3.14).
@@ -109,6 +110,11 @@ def quiet_start(backend: str = "tensorflow"):
     import keras
 
     check_keras_version(keras.__version__)
+    if keras.backend.backend() == "torch":
+        # Keras 3.15's torch count_nonzero (inside RandAugment and others) calls Tensor.T on
+        # 0-D tensors, for which PyTorch warns on every call: nothing a student can act on.
+        warnings.filterwarnings("ignore", message="Tensor.T is deprecated on 0-D tensors",
+                                category=UserWarning)
     # Registers xraykit's custom layers, losses and metrics, so that keras.saving.load_model opens
     # a model saved from any lesson in a fresh kernel.
     import xraykit.inference  # noqa: F401
@@ -248,7 +254,7 @@ def _installed_version(package: str) -> str:
 
 
 def environment() -> dict[str, str]:
-    """Versions, Keras backend, device and precision, as lessons print them in their setup cell.
+    """Versions, backend, device, precision, profile and data, as the lessons' setup cell prints.
 
     Returns:
         A dict of names to versions or descriptions; also printed one per line.
@@ -273,6 +279,9 @@ def environment() -> dict[str, str]:
         "numpy": numpy.__version__,
         "device": device,
         "precision": policy_for(capability) + (" (gpu profile)" if capability else ""),
+        # What `make lab` / `course lab` / `course run` set for the kernel: shown, not guessed.
+        "profile": os.environ.get("XRAYKIT_PROFILE") or "auto (XRAYKIT_PROFILE not set)",
+        "data": os.environ.get("XRAYKIT_DATA") or "downloads (XRAYKIT_DATA not set)",
     }
     for key, value in details.items():
         print(f"{key:>9}: {value}")

@@ -48,6 +48,12 @@ def _entry(name: str) -> dict[str, Any]:
     return entry
 
 
+def _cache_folder(entry: dict[str, Any]) -> pathlib.Path:
+    """A sample's folder in the download cache, checked to stay inside it."""
+    return downloads.entry_path(downloads.cache_folder() / "samples", entry["name"],
+                                entry["folder"])
+
+
 def _labels_text(entry: dict[str, Any]) -> str:
     """The labels CSV of a sample, written from the registry's rows."""
     columns = entry["labels"]["columns"]
@@ -66,12 +72,13 @@ def _complete(folder: pathlib.Path, entry: dict[str, Any]) -> bool:
     for relative, file_entry in entry["sample_files"].items():
         algorithm, expected = expected_hash(file_entry)
         try:
-            if downloads.cached_state(folder / relative, algorithm, expected) != "ok":
+            path = downloads.entry_path(folder, entry["name"], relative)
+            if downloads.cached_state(path, algorithm, expected) != "ok":
                 return False
         except OSError:  # a folder or an unreadable file where a file should be
             return False
     labels = entry.get("labels")
-    return labels is None or (folder / labels["file"]).is_file()
+    return labels is None or downloads.entry_path(folder, entry["name"], labels["file"]).is_file()
 
 
 def local_sample(name: str, data: str | os.PathLike | None = None) -> pathlib.Path | None:
@@ -93,8 +100,9 @@ def local_sample(name: str, data: str | os.PathLike | None = None) -> pathlib.Pa
     roots = [pathlib.Path(data)] if data else []
     roots.append(downloads.cache_folder() / "samples")
     for root in roots:
-        if _complete(root / entry["folder"], entry):
-            return root / entry["folder"]
+        folder = downloads.entry_path(root, name, entry["folder"])
+        if _complete(folder, entry):
+            return folder
     return None
 
 
@@ -134,11 +142,11 @@ def download_sample(name: str, url: str | None = None, *, timeout: float | None 
     """
     entry = _entry(name)
     mirror = url or os.environ.get(MIRROR_URL_ENV)
-    folder = downloads.cache_folder() / "samples" / entry["folder"]
+    folder = _cache_folder(entry)
     hint = (f", or point {DATA_ENV} at a folder holding {entry['folder']}/ (such as "
             f"the course's shared data folder)")
     for relative, file_entry in entry["sample_files"].items():
-        target = folder / relative
+        target = downloads.entry_path(folder, name, relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         algorithm, expected = expected_hash(file_entry)
         if "pydicom_testdata" in file_entry and not mirror:
@@ -151,7 +159,8 @@ def download_sample(name: str, url: str | None = None, *, timeout: float | None 
                                  hint, timeout, deadline)
     labels = entry.get("labels")
     if labels is not None:
-        with files.atomic_write(folder / labels["file"], "w", encoding="utf-8") as out:
+        labels_path = downloads.entry_path(folder, name, labels["file"])
+        with files.atomic_write(labels_path, "w", encoding="utf-8") as out:
             out.write(_labels_text(entry))
     return folder
 
@@ -212,9 +221,10 @@ def verify_sample(name: str) -> dict[str, str]:
         IsADirectoryError: If a cache entry is a folder.
     """
     entry = _entry(name)
-    folder = downloads.cache_folder() / "samples" / entry["folder"]
+    folder = _cache_folder(entry)
     status = {}
     for relative, file_entry in entry["sample_files"].items():
         algorithm, expected = expected_hash(file_entry)
-        status[relative] = downloads.cached_state(folder / relative, algorithm, expected)
+        path = downloads.entry_path(folder, name, relative)
+        status[relative] = downloads.cached_state(path, algorithm, expected)
     return status

@@ -6,7 +6,8 @@ model looked. Used by unit tests and as the course's offline fallback.
 
 :func:`patient_phantoms` draws several images per patient that share the patient's anatomy, with
 an optional label-correlated marker: the data of lesson 1's patient-level split and shortcut
-experiments.
+experiments. :func:`write_phantom_folder` writes them as a folder of PNG files with an NIH-style
+labels CSV: lesson 8's offline folder.
 """
 
 from __future__ import annotations
@@ -253,3 +254,49 @@ def patient_phantoms(
                 img[rows, cols][stencil] = 0.95  # a view: writes into img
             images[i] = np.clip(img, 0.0, 1.0)
     return images[..., None], labels, patient_ids, markers
+
+
+def write_phantom_folder(folder, n_patients: int = 16, images_per_patient: int = 4,
+                         image_size: int = 128, seed: int = 0, finding: str = "Pneumonia"):
+    """Writes patient phantoms as a folder of PNG files with an NIH-style ``labels.csv``.
+
+    The offline stand-in for a folder of radiographs (lesson 8): ``images/phantom_NNNN.png``
+    (8-bit grey) and ``labels.csv`` with the columns ``image`` (file name), ``finding_labels``
+    (``finding`` for a positive patient's images, ``No Finding`` otherwise, as NIH writes them)
+    and ``patient_id`` (several images per patient). Each file is written atomically.
+
+    Args:
+        folder: Where to write (created if needed).
+        n_patients: Patients (>= 2).
+        images_per_patient: Images per patient.
+        image_size: Side of the images, in pixels.
+        seed: Random seed of :func:`patient_phantoms`.
+        finding: The finding a positive patient's images carry.
+
+    Returns:
+        The folder, as a ``pathlib.Path``.
+    """
+    import csv
+    import io
+    import pathlib
+
+    from PIL import Image
+
+    from xraykit.files import atomic_write
+
+    folder = pathlib.Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images, labels, patients, _ = patient_phantoms(n_patients, images_per_patient, image_size,
+                                                   seed=seed, opacity=0.3)
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["image", "finding_labels", "patient_id"])
+    for i, image in enumerate(images):
+        name = f"phantom_{i:04d}.png"
+        pixels = np.round(np.clip(image[..., 0], 0, 1) * 255).astype(np.uint8)
+        with atomic_write(folder / "images" / name) as handle:
+            Image.fromarray(pixels).save(handle, format="PNG")
+        writer.writerow([name, finding if labels[i, 0] else "No Finding", int(patients[i])])
+    with atomic_write(folder / "labels.csv", "w", encoding="utf-8") as handle:
+        handle.write(table.getvalue())
+    return folder
