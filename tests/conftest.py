@@ -27,14 +27,13 @@ REAL_DATA_FIXTURES = {"shared_data", "pneumonia_npz", "pneumonia", "dicom_dir", 
 # (``make test-jax``/``test-torch`` select ``-m backend``). A new test module is backend-sensitive
 # until it is listed here.
 BACKEND_FREE = {
-    "test_calibration", "test_course", "test_course_data", "test_datasets", "test_datasets_npz",
-    "test_dicom", "test_downloads", "test_evaluation", "test_files", "test_folders",
-    "test_images", "test_install", "test_layout", "test_lesson_00", "test_lesson_08",
-    "test_notebooks",
-    "test_plotting", "test_profiles_cli", "test_registry", "test_registry_safety",
-    "test_dicom_reliability", "test_images_reliability", "test_runtime", "test_samples",
-    "test_synthetic", "test_tasks", "test_widgets", "test_exercises", "test_grading", "test_lab",
-    "test_site",
+    "test_calibration", "test_checks", "test_course", "test_course_data", "test_datasets",
+    "test_datasets_npz", "test_dicom", "test_downloads", "test_evaluation", "test_files",
+    "test_folders", "test_images", "test_install", "test_layout", "test_lesson_00",
+    "test_lesson_08", "test_notebooks", "test_plotting", "test_profiles_cli", "test_registry",
+    "test_registry_safety", "test_dicom_reliability", "test_images_reliability", "test_runtime",
+    "test_samples", "test_synthetic", "test_tasks", "test_widgets", "test_exercises",
+    "test_grading", "test_lab", "test_site",
 }
 
 

@@ -11,7 +11,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "xraykit"
 # module level or inside a function (a lazy import keeps keras out of `import xraykit`, it does not
 # make an upward arrow right).
 ORDER = [
-    "pixels", "files", "urls",
+    "checks", "pixels", "files", "urls",
     "tasks", "dicom", "images", "synthetic", "profiles",
     "registry", "downloads", "folder_stream", "folders", "datasets", "samples",
     "preprocessing", "affine", "augmentation",

@@ -51,7 +51,8 @@ def _factor_range(value, name: str, low: float, high: float) -> tuple[float, flo
     else:
         raise ValueError(f"RandomAffine: {name} must be a number or a pair (lower, upper), "
                          f"got {value!r}.")
-    if lower < low or upper > high or (name == "zoom_factor" and lower <= -1.0):
+    if not (math.isfinite(lower) and math.isfinite(upper)) or lower < low or upper > high or (
+            name == "zoom_factor" and lower <= -1.0):
         raise ValueError(f"RandomAffine: {name}={value!r} is out of range: use values in "
                          f"{'(-1, 1]' if name == 'zoom_factor' else f'[{low}, {high}]'}.")
     return lower, upper

@@ -40,6 +40,7 @@ import numpy as np
 from keras import ops
 
 from xraykit.affine import RandomAffine
+from xraykit.checks import check_count, check_finite_array, check_number, check_positive
 from xraykit.pixels import check_unit_range
 
 __all__ = [
@@ -124,12 +125,10 @@ def augmentation_layers(preset: str = "light", seed: int = 0, strength: float = 
         on its own it augments (``training=True``); inside a model it is active only in training.
 
     Raises:
-        ValueError: On an unknown preset or a negative strength.
+        ValueError: On an unknown preset or a strength that is not a finite number >= 0.
     """
     params = _check_preset(preset)
-    if strength < 0:
-        raise ValueError(f"strength must be >= 0, got {strength}.")
-    s = float(strength)
+    s = check_number(strength, "strength", 0.0, what="0 = identity, 1 = the preset")
     layers: list[keras.layers.Layer] = []
     seeds = iter(range(seed, seed + 100))
     geometry = {"fill_mode": fill_mode, "fill_value": 0.0}
@@ -205,8 +204,11 @@ def augment_numpy(images, preset: str | keras.layers.Layer = "light", seed: int 
 
     Returns:
         Float32 NumPy array of the input's shape.
+
+    Raises:
+        ValueError: If the images are empty, hold NaN/inf or lie outside [0, 1].
     """
-    x = np.asarray(images, dtype=np.float32)
+    x = check_unit_range(images, "images")
     shape = x.shape
     if x.ndim == 2:
         x = x[None, ..., None]
@@ -231,7 +233,12 @@ def randaugment(seed: int = 0, num_ops: int = 2, factor: float = 0.2) -> keras.l
 
     Returns:
         The layer.
+
+    Raises:
+        ValueError: If ``num_ops`` is not a whole number >= 1 or ``factor`` not in [0, 1].
     """
+    num_ops = check_count(num_ops, "num_ops")
+    factor = check_number(factor, "factor", 0.0, 1.0, what="the magnitude of each operation")
     return keras.layers.RandAugment(value_range=(0, 1), num_ops=num_ops, factor=factor,
                                     seed=seed)
 
@@ -242,7 +249,12 @@ def _float_labels(labels) -> np.ndarray:
 
 
 def _mix(layer, images, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Runs a batch-mixing layer (MixUp, CutMix) on NumPy images and labels."""
+    """Runs a batch-mixing layer (MixUp, CutMix) on NumPy images and labels, checked first."""
+    images = check_unit_range(images, "images")
+    labels = check_finite_array(labels, "labels")
+    if len(images) != len(labels):
+        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length: "
+                         f"pass one label (row) per image.")
     with warnings.catch_warnings():
         # keras.layers.MixUp asks for an int64 arange, which JAX (32-bit by default) truncates to
         # int32 with a warning; batch indices fit in int32, so the result is the same.
@@ -264,7 +276,13 @@ def mixup(images, labels, alpha: float = 0.2, seed: int = 0) -> tuple[np.ndarray
 
     Returns:
         ``(mixed_images, mixed_labels)`` as float32 NumPy arrays.
+
+    Raises:
+        ValueError: If ``alpha`` is not a finite number > 0, the images are not in [0, 1],
+            the labels are not finite (mixing an unknown label is undefined), or their
+            numbers differ.
     """
+    alpha = check_positive(alpha, "alpha", what="the Beta(alpha, alpha) parameter")
     # float32 whatever the global dtype policy: under a mixed policy MixUp would multiply bfloat16
     # images by float32 weights, which TensorFlow refuses.
     return _mix(keras.layers.MixUp(alpha=alpha, seed=seed, dtype="float32"), images, labels)
@@ -281,7 +299,11 @@ def cutmix(images, labels, factor: float = 1.0, seed: int = 0) -> tuple[np.ndarr
 
     Returns:
         ``(mixed_images, mixed_labels)`` as float32 NumPy arrays.
+
+    Raises:
+        ValueError: As :func:`mixup` (``factor`` must be in [0, 1]).
     """
+    factor = check_number(factor, "factor", 0.0, 1.0, what="the Beta parameter of the box area")
     return _mix(keras.layers.CutMix(factor=factor, seed=seed, dtype="float32"), images, labels)
 
 
@@ -371,10 +393,12 @@ def augmented_dataset(x, y, preset: str | keras.layers.Layer = "light", batch_si
         A ``tf.data.Dataset`` or ``keras.utils.PyDataset`` yielding ``(images, labels)``.
 
     Raises:
-        ValueError: If ``x`` and ``y`` differ in length, ``x`` is outside [0, 1], or
-            ``backend="tensorflow"`` is asked for under another Keras backend.
+        ValueError: If ``x`` and ``y`` differ in length, ``x`` is outside [0, 1],
+            ``batch_size`` is not a whole number >= 1, or ``backend="tensorflow"`` is asked for
+            under another Keras backend.
     """
     x = check_unit_range(x, "x")
+    batch_size = check_count(batch_size, "batch_size")
     y = np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length ({len(x)} vs {len(y)}).")

@@ -19,6 +19,13 @@ import numpy as np
 from scipy import special
 from sklearn.calibration import calibration_curve
 
+from xraykit.checks import (
+    check_class_indices,
+    check_count,
+    check_finite_array,
+    check_number,
+    check_positive,
+)
 from xraykit.tasks import check_binary
 
 #: Bins of every reliability curve and ECE in xraykit, so that a printed ECE and the one in a
@@ -73,8 +80,7 @@ def reliability_curve(y_true, y_prob, n_bins: int = N_BINS, strategy: str = "uni
         ValueError: For mismatched inputs, probabilities outside [0, 1] or an unknown strategy.
     """
     y_true, y_prob = check_binary(y_true, y_prob, score_name="y_prob", probabilities=True)
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}.")
+    n_bins = check_count(n_bins, "n_bins")
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
     elif strategy == "quantile":
@@ -116,6 +122,15 @@ def expected_calibration_error(y_true, y_prob, n_bins: int = N_BINS,
     gaps = np.abs(curve["mean_predicted"] - curve["fraction_positive"])
     return float((gaps * curve["count"]).sum() / curve["count"].sum())
 
+
+def _check_bounds(bounds) -> tuple[float, float]:
+    """The temperature search range: finite, ``0 < low < 1 < high`` (T = 1 is a candidate)."""
+    if np.ndim(bounds) != 1 or len(bounds) != 2:
+        raise ValueError(f"bounds must be a pair (low, high) of temperatures, not {bounds!r}.")
+    why = "T = 1, no scaling, must be a candidate"
+    return (check_number(bounds[0], "bounds[0]", 0.0, 1.0, low_open=True, high_open=True,
+                         what=why),
+            check_number(bounds[1], "bounds[1]", 1.0, None, low_open=True, what=why))
 
 class TemperatureScaler:
     """Temperature scaling fitted on held-out (validation) predictions.
@@ -161,9 +176,7 @@ class TemperatureScaler:
             raise ValueError(f"mode must be 'auto', 'sigmoid' or 'softmax', not {mode!r}.")
         if on_bound not in ("warn", "ignore", "raise"):
             raise ValueError(f"on_bound must be 'warn', 'ignore' or 'raise', not {on_bound!r}.")
-        if not 0 < bounds[0] < 1 < bounds[1]:
-            raise ValueError(f"bounds must satisfy 0 < low < 1 < high (T = 1, no scaling, must "
-                             f"be a candidate), got {bounds}.")
+        bounds = _check_bounds(bounds)
         self.from_logits = from_logits
         self.mode = mode
         self.bounds = bounds
@@ -176,7 +189,7 @@ class TemperatureScaler:
         self._fitted_mode = None
 
     def _logits(self, scores, mode):
-        scores = np.asarray(scores, dtype=np.float64)
+        scores = np.asarray(check_finite_array(scores, "scores"), dtype=np.float64)
         if self.from_logits:
             return scores
         if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
@@ -214,7 +227,8 @@ class TemperatureScaler:
             ``self``, fitted.
 
         Raises:
-            ValueError: For mismatched shapes or labels of a single class, or (with
+            ValueError: For mismatched shapes, labels of a single class, class indices
+                outside the columns of the scores, NaN/infinite scores, or (with
                 ``on_bound="raise"``) a search that stopped at an edge of ``bounds``.
         """
         from scipy.optimize import minimize_scalar
@@ -222,10 +236,13 @@ class TemperatureScaler:
         mode = self._resolve_mode(y_true, scores)
         z = self._logits(scores, mode)
         if mode == "softmax":
-            y = np.asarray(y_true).reshape(-1).astype(int)
-            if z.ndim != 2 or len(y) != len(z):
+            if z.ndim != 2 or np.size(y_true) != len(z):
                 raise ValueError(f"softmax mode needs scores (N, C) and N class indices; got "
-                                 f"{z.shape} and {len(y)}.")
+                                 f"{z.shape} and {np.size(y_true)}.")
+            y = check_class_indices(y_true, z.shape[1], "y_true")
+            if len(np.unique(y)) < 2:
+                raise ValueError("Temperature scaling needs at least two classes among y_true "
+                                 f"(found only class {y[0]}).")
         else:
             y, z = check_binary(y_true, z, score_name="scores")
             if len(np.unique(y)) < 2:
@@ -303,7 +320,13 @@ def apply_temperature(probabilities, temperature: float, mode: str = "sigmoid") 
 
     Returns:
         Float32 probabilities, same shape.
+
+    Raises:
+        ValueError: If ``temperature`` is not a finite number > 0, or the probabilities are
+            not finite numbers in [0, 1].
     """
+    temperature = check_positive(temperature, "temperature",
+                                 what="T > 1 softens the probabilities, T < 1 sharpens them")
     if temperature == 1.0:
         return np.asarray(probabilities, dtype=np.float32)
     scaler = TemperatureScaler(mode=mode)

@@ -42,6 +42,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """``ArgumentParser`` whose usage errors are one line (and exit 2)."""
 
@@ -185,7 +195,8 @@ def _search_args(args) -> list[str]:
                "--project-name": args.project_name, "--profile": args.profile,
                "--dataset": args.dataset, "--data": args.data, "--space": args.space,
                "--trials": args.trials, "--epochs": args.epochs, "--max-train": args.max_train,
-               "--max-val": args.max_val, "--seed": args.seed}
+               "--max-val": args.max_val, "--seed": args.seed,
+               "--chief-timeout": args.chief_timeout}
     found = [str(part) for option, value in options.items() if value is not None
              for part in (option, value)]
     return found + (["--no-overwrite"] if args.no_overwrite else [])
@@ -204,9 +215,14 @@ def _tune_here(args, profile) -> int:
 
     keras = quiet_start()  # before tuning imports Keras: no TensorFlow start-up lines
 
+    from keras_tuner.src import config as keras_tuner_config
+
     from xraykit import tuning
     from xraykit.datasets import course_data
 
+    # KerasTuner prints each failed trial's traceback; the command reports the cause instead
+    # (TrialsFailedError), in one line.
+    keras_tuner_config.DEBUG = False
     keras.utils.set_random_seed(args.seed)
     space = tuning.SearchSpace.named(args.space)  # an unknown name fails before the data loads
     data = course_data(args.dataset, profile, args.data, seed=args.seed)
@@ -215,10 +231,12 @@ def _tune_here(args, profile) -> int:
     hypermodel = tuning.XRayHyperModel.for_data(data, space, seed=args.seed)
     tuner = tuning.make_tuner(args.kind, hypermodel, profile, directory=args.directory,
                               project_name=args.project_name, overwrite=not args.no_overwrite,
-                              seed=args.seed, max_trials=args.trials)
+                              seed=args.seed, max_trials=args.trials,
+                              chief_timeout=args.chief_timeout)
     role = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     print(f"[xraykit tune] {role}: {args.kind} search in {tuner.project_dir}", flush=True)
-    frame = tuning.run_search(tuner, data, epochs=args.epochs, profile=profile)
+    frame = tuning.run_search(tuner, data, epochs=args.epochs, profile=profile,
+                              chief_timeout=args.chief_timeout)
     chief_or_alone = hasattr(tuner.oracle, "trials")  # a worker sees only its own trials
     _print_results(frame, tuning.best_config(tuner) if chief_or_alone else None)
     return 0
@@ -246,11 +264,27 @@ def _tune_workers(args) -> int:
     return 0
 
 
-def _tune(args) -> int:
+def _check_tune_args(args) -> None:
+    """Refuses a search's bad options before any process starts or any file is touched."""
+    from xraykit import files
+    from xraykit.checks import check_folder_name
     from xraykit.profiles import get_profile
 
     if args.profile not in (None, "auto"):
         get_profile(args.profile)  # an unknown profile fails here, before any process starts
+    if args.data is not None and not pathlib.Path(args.data).exists():
+        raise FileNotFoundError(f"--data {args.data}: no such file or folder; pass the folder "
+                                f"or .npz of the dataset, or leave --data out to download it.")
+    check_folder_name(args.project_name or args.kind, "--project-name", args.kind)
+    if args.commands is None:  # the folder of a search started elsewhere may be remote
+        files.check_writable(args.directory, "--directory",
+                             "pass a folder you can write to")
+
+
+def _tune(args) -> int:
+    from xraykit.profiles import get_profile
+
+    _check_tune_args(args)
     if args.commands:
         from xraykit.distribute import distributed_commands
 
@@ -366,7 +400,9 @@ dataset's train split, scores val AUC, prints one row per trial. Alone, it is th
 With KERASTUNER_TUNER_ID (chief, tuner0, tuner1, ...), KERASTUNER_ORACLE_IP and
 KERASTUNER_ORACLE_PORT set it is one process of a distributed search: the chief serves the
 trials, each worker trains some; all need the same --directory (a shared disk). --workers N
-starts a chief and N workers here; --commands N prints the lines that start them by hand."""
+starts a chief and N workers here; --commands N prints the lines that start them by hand. A
+worker that gets no answer from the chief for --chief-timeout seconds (it never started, or died)
+stops with a message instead of waiting KerasTuner's hour."""
 
 
 def _add_tune(commands) -> None:
@@ -381,10 +417,12 @@ def _add_tune(commands) -> None:
                       "(default $XRAYKIT_PROFILE): trials, epochs, data sizes")
     tune.add_argument("--dataset", default="pneumoniamnist", help="registry name")
     tune.add_argument("--data", default=None, help="folder or .npz (default $XRAYKIT_DATA)")
-    tune.add_argument("--trials", type=int, default=None, help="trials (default: profile's)")
-    tune.add_argument("--epochs", type=int, default=None, help="epochs per trial")
-    tune.add_argument("--max-train", type=int, default=None, help="training images used")
-    tune.add_argument("--max-val", type=int, default=None, help="validation images used")
+    tune.add_argument("--trials", type=_positive, default=None,
+                      help="trials (default: profile's)")
+    tune.add_argument("--epochs", type=_positive, default=None, help="epochs per trial")
+    tune.add_argument("--max-train", type=_positive, default=None, help="training images used")
+    tune.add_argument("--max-val", type=_positive, default=None,
+                      help="validation images used")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--no-overwrite", action="store_true",
                       help="resume the search found in the folder instead of starting afresh")
@@ -396,8 +434,11 @@ def _add_tune(commands) -> None:
     tune.add_argument("--ip", default="127.0.0.1", help="the chief's address (distributed)")
     tune.add_argument("--port", type=int, default=None,
                       help="the chief's port (default: a free one; 8000 for --commands)")
-    tune.add_argument("--timeout", type=float, default=None,
+    tune.add_argument("--timeout", type=_seconds, default=None,
                       help="seconds to wait for --workers (default: no limit)")
+    tune.add_argument("--chief-timeout", type=_seconds, default=60.0,
+                      help="seconds a worker waits for an answer of the chief before it stops "
+                           "with a message (default 60)")
 
 
 def _add_data_parallel(commands) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn import metrics as skm
 
+from xraykit.checks import check_count, check_level, check_number, check_threshold
 from xraykit.tasks import check_binary
 
 
@@ -96,8 +97,13 @@ def confusion(y_true, y_score, threshold: float = 0.5) -> np.ndarray:
 
     Returns:
         ``[[tn, fp], [fn, tp]]`` as a 2x2 int array.
+
+    Raises:
+        ValueError: On labels or scores :func:`xraykit.tasks.check_binary` refuses, or a
+            threshold that is not a number in [0, 1].
     """
     y_true, y_score = check_binary(y_true, y_score)
+    threshold = check_threshold(threshold)
     return skm.confusion_matrix(y_true, (y_score >= threshold).astype(int), labels=[0, 1])
 
 
@@ -117,10 +123,11 @@ def binary_metrics(y_true, y_score, threshold: float = 0.5) -> dict[str, float]:
         :func:`metric_text` and :func:`why_undefined` say why.
 
     Raises:
-        ValueError: On mismatched sizes, non-binary labels or NaN scores
-            (:func:`xraykit.tasks.check_binary`).
+        ValueError: On mismatched sizes, non-binary labels or NaN/infinite scores
+            (:func:`xraykit.tasks.check_binary`), or a threshold outside [0, 1].
     """
     y_true, y_score = check_binary(y_true, y_score)
+    threshold = check_threshold(threshold)
     both = _both_classes(y_true)
     return {
         "auc": float(skm.roc_auc_score(y_true, y_score)) if both else float("nan"),
@@ -230,8 +237,8 @@ def choose_threshold(y_true, y_score, method: str = "youden", target: float = 0.
     if not _both_classes(y_true):
         raise ValueError("choose_threshold needs both classes in y_true (use a validation set "
                          "with positives and negatives).")
-    if not 0 < target <= 1:
-        raise ValueError(f"target must be in (0, 1], got {target}.")
+    check_number(target, "target", 0.0, 1.0, low_open=True,
+                 what="the sensitivity or specificity to reach")
     fpr, tpr, thresholds = skm.roc_curve(y_true, y_score, drop_intermediate=False)
     thresholds = np.minimum(thresholds, np.nextafter(np.max(y_score), np.inf))  # drop inf
     if method == "youden":
@@ -341,6 +348,7 @@ _METRICS: dict[str, Callable] = {
 
 def _metric_function(metric, threshold: float) -> Callable:
     """The function ``f(y_true, y_score) -> float`` a bootstrap computes per resample."""
+    threshold = check_threshold(threshold)
     if callable(metric):
         return metric
     if metric in _METRICS:
@@ -358,7 +366,17 @@ def _percentile_interval(labels, statistic, n_boot, seed, alpha, below_zero=Fals
 
     Resamples with one class only are skipped. ``value`` is the statistic on all images;
     with ``below_zero`` the share of resamples below 0 is added as ``fraction_below_zero``.
+
+    Raises:
+        ValueError: If ``n_boot`` is not a count, ``alpha`` not in (0, 1), the labels hold
+            fewer than 2 images or one class only, or no resample held both classes.
     """
+    n_boot = check_count(n_boot, "n_boot")
+    alpha = check_level(alpha, "alpha", what="0.05 gives a 95% interval")
+    if len(labels) < 2 or not _both_classes(labels):
+        raise ValueError(f"A bootstrap interval needs at least one positive and one negative "
+                         f"label; y_true holds {len(labels)} known label(s), "
+                         f"{int(np.sum(labels))} positive: evaluate on a larger test set.")
     rng = np.random.default_rng(seed)
     n = len(labels)
     values = []
@@ -367,6 +385,10 @@ def _percentile_interval(labels, statistic, n_boot, seed, alpha, below_zero=Fals
         if _both_classes(labels[index]):
             values.append(float(statistic(index)))
     values = np.asarray(values)
+    if values.size == 0:
+        raise ValueError(f"None of the {n_boot} resamples held both classes (too few "
+                         f"positives or negatives among {n} labels): raise n_boot or evaluate "
+                         f"on a larger test set.")
     out = {
         "value": float(statistic(np.arange(n))),
         "low": float(np.quantile(values, alpha / 2)),
@@ -398,7 +420,9 @@ def bootstrap_ci(y_true, y_score, metric="auc", n_boot: int = 1000, seed: int = 
         resamples with one class only are skipped).
 
     Raises:
-        ValueError: On an unknown metric name.
+        ValueError: On an unknown metric name, labels or scores that
+            :func:`xraykit.tasks.check_binary` refuses, one class only or fewer than 2 images,
+            ``alpha`` outside (0, 1), ``n_boot < 1`` or a threshold outside [0, 1].
     """
     y_true, y_score = check_binary(y_true, y_score)
     fn = _metric_function(metric, threshold)
@@ -431,7 +455,8 @@ def paired_bootstrap_ci(y_true, score_a, score_b, metric="auc", n_boot: int = 10
         resamples in which B scored higher).
 
     Raises:
-        ValueError: On an unknown metric, or scores that do not match the labels.
+        ValueError: On an unknown metric, scores that do not match the labels, and the
+            cases :func:`bootstrap_ci` refuses.
     """
     labels, score_a = check_binary(y_true, score_a, score_name="score_a")
     _, score_b = check_binary(y_true, score_b, score_name="score_b")

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from xraykit.checks import check_finite_array, check_level, check_number
 from xraykit.tasks import check_binary
 
 _register = keras.saving.register_keras_serializable(package="xraykit")
@@ -40,7 +41,7 @@ _HIDE_STREAM = 0x48494445  # "HIDE": the second word of hide_labels' seed sequen
 # Class weights
 # --------------------------------------------------------------------------------------------
 def _as_label_matrix(y) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64)
+    y = np.asarray(check_finite_array(y, "labels", allow_nan=True), dtype=np.float64)
     if y.ndim == 1:
         y = y[:, None]
     if y.ndim != 2:
@@ -426,12 +427,11 @@ def focal_loss(gamma: float = 2.0, alpha: float | None = None, from_logits: bool
         A ``keras.losses.BinaryFocalCrossentropy``.
 
     Raises:
-        ValueError: If ``gamma < 0`` or ``alpha`` is not in [0, 1].
+        ValueError: If ``gamma`` is not a finite number >= 0 or ``alpha`` is not in (0, 1).
     """
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0; got {gamma}.")
-    if alpha is not None and not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1] (weight of the positive class); got {alpha}.")
+    gamma = check_number(gamma, "gamma", 0.0, what="0 gives plain cross-entropy")
+    if alpha is not None:
+        alpha = check_level(alpha, "alpha", what="the weight of the positive class")
     return keras.losses.BinaryFocalCrossentropy(
         apply_class_balancing=alpha is not None, alpha=0.25 if alpha is None else float(alpha),
         gamma=float(gamma), from_logits=from_logits, label_smoothing=label_smoothing, name=name,

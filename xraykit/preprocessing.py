@@ -35,6 +35,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from xraykit.checks import check_count, check_number, check_positive
 from xraykit.pixels import check_finite, check_unit_range, resize_batch
 
 __all__ = [
@@ -268,9 +269,8 @@ class Window(keras.layers.Layer):
 
     def __init__(self, center: float = 0.5, width: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        if not width > 0:
-            raise ValueError(f"window width must be > 0, got {width}.")
-        self.center, self.width = float(center), float(width)
+        self.center = check_number(center, "window center", what="the level, in the input's units")
+        self.width = check_positive(width, "window width", what="in the input's units")
 
     def call(self, inputs):
         """Applies the layer."""
@@ -301,7 +301,8 @@ def window(x, center: float, width: float) -> np.ndarray:
         Float32 array in [0, 1].
 
     Raises:
-        ValueError: If ``width <= 0`` or the input is not finite.
+        ValueError: If ``center`` is not finite, ``width`` not a finite number > 0, or the input
+            is not finite.
     """
     layer = Window(center, width, dtype="float32")  # a bad width fails before the data check
     x = np.asarray(x, dtype=np.float32)
@@ -323,8 +324,10 @@ def equalize_hist(x, bins: int = 256) -> np.ndarray:
         Float32 array of the same shape in [0, 1].
 
     Raises:
-        ValueError: If the input is outside [0, 1] or not finite.
+        ValueError: If the input is outside [0, 1] or not finite, or ``bins`` is not a whole
+            number >= 2.
     """
+    bins = check_count(bins, "bins", minimum=2)
     x = check_unit_range(x)
     single = x.ndim == 2 or (x.ndim == 3 and x.shape[-1] == 1)
     batch = x[None] if single else x
@@ -356,6 +359,8 @@ def clahe_layer(clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4
         The Keras layer, set up for [0, 1] inputs.
 
     Raises:
+        ValueError: If ``clip_limit`` is not a finite number > 0 or ``tile_grid_size`` is not
+            two whole numbers >= 1.
         NotImplementedError: Under the torch backend, where Keras 3.15's layer returns its input
             almost unchanged (measured: largest change 0.004 where TensorFlow and JAX change
             pixels by 0.14). The NumPy function :func:`clahe` still works there.
@@ -369,6 +374,11 @@ def clahe_layer(clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4
 
 
 def _clahe_keras_layer(clip_limit, tile_grid_size):
+    """Keras' CLAHE layer for [0, 1] inputs, its settings checked (see :func:`clahe_layer`)."""
+    clip_limit = check_positive(clip_limit, "clip_limit", what="the histogram clip limit")
+    if np.ndim(tile_grid_size) != 1 or len(tile_grid_size) != 2:
+        raise ValueError(f"tile_grid_size must be (rows, columns), not {tile_grid_size!r}.")
+    tile_grid_size = tuple(check_count(n, "tile_grid_size") for n in tile_grid_size)
     return keras.layers.ContrastLimitedAdaptiveHistogramEqualization(
         value_range=(0, 1), clip_limit=clip_limit, tile_grid_size=tuple(tile_grid_size))
 
@@ -399,7 +409,8 @@ def clahe(x, clip_limit: float = 2.0, tile_grid_size: tuple[int, int] = (4, 4)) 
         Float32 array of the same shape in [0, 1].
 
     Raises:
-        ValueError: If the input is outside [0, 1] or not finite.
+        ValueError: If the input is outside [0, 1] or not finite, or the CLAHE settings are
+            refused by :func:`clahe_layer`.
     """
     x = check_unit_range(x)
     shape = x.shape

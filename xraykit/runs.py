@@ -36,6 +36,8 @@ def gap_summary(history, metric: str = "auc", restored: bool = False) -> dict[st
 
     Raises:
         KeyError: If the history lacks the metric or its validation counterpart.
+        ValueError: If it holds no epoch, train and validation differ in length, or every
+            validation score is NaN.
     """
     curves = dict(getattr(history, "history", history))
     for key in (metric, f"val_{metric}"):
@@ -44,6 +46,13 @@ def gap_summary(history, metric: str = "auc", restored: bool = False) -> dict[st
                            "xraykit.training.compile_model and pass validation data.")
     train = np.asarray(curves[metric], dtype=np.float64)
     val = np.asarray(curves[f"val_{metric}"], dtype=np.float64)
+    if val.size == 0 or train.size != val.size:
+        raise ValueError(f"history holds {train.size} epoch(s) of {metric!r} and {val.size} of "
+                         f"'val_{metric}': pass the history of a run that trained at least one "
+                         f"epoch with validation data.")
+    if np.isnan(val).all():
+        raise ValueError(f"every epoch's 'val_{metric}' is NaN: the run diverged (its loss "
+                         f"became NaN); there is no score to report.")
     lower_is_better = metric.endswith("loss")
     best = int(np.nanargmin(val) if lower_is_better else np.nanargmax(val))
     at = best if restored else -1

@@ -124,9 +124,9 @@ def check_binary(y_true, y_score=None, *, score_name: str = "y_score",
         array (``None`` when no scores were given).
 
     Raises:
-        ValueError: If the sizes differ, no label is known, a label is not 0/1 (the message
-            shows the values found), a score is NaN, or with ``probabilities=True`` a score is
-            outside [0, 1].
+        ValueError: If the sizes differ, ``y_true`` is empty, no label is known, a label is not
+            0/1 (the message shows the values found), a score is NaN or infinite, or with
+            ``probabilities=True`` a score is outside [0, 1].
 
     Example:
         >>> check_binary([0, 1, np.nan], [0.2, 0.9, 0.5])
@@ -142,6 +142,8 @@ def check_binary(y_true, y_score=None, *, score_name: str = "y_score",
         raise ValueError(f"y_true has {labels.size} values but {score_name} has {scores.size}: "
                          f"pass one score per label (e.g. model.predict(x).ravel() for a binary "
                          f"model; flatten multilabel arrays the same way).")
+    if labels.size == 0:
+        raise ValueError("y_true is empty: pass at least one label.")
     known = ~np.isnan(labels)
     labels = labels[known]
     if labels.size == 0:
@@ -152,9 +154,9 @@ def check_binary(y_true, y_score=None, *, score_name: str = "y_score",
                          f"{np.unique(labels[bad])[:5].tolist()}.")
     if scores is not None:
         scores = scores[known]
-        if np.isnan(scores).any():
-            raise ValueError(f"{score_name} contains NaN: the model diverged or the input had "
-                             f"NaN.")
+        if not np.isfinite(scores).all():
+            raise ValueError(f"{score_name} contains NaN or infinite values: the model "
+                             f"diverged or the input had NaN/inf.")
         if probabilities and (not np.isfinite(scores).all() or scores.min() < 0
                               or scores.max() > 1):
             raise ValueError(f"{score_name} must hold probabilities in [0, 1]; for logits use "

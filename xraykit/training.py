@@ -31,7 +31,8 @@ from keras import ops
 
 from xraykit import files
 from xraykit.augmentation import EpochTimer  # the epoch timer lives below training (re-exported)
-from xraykit.losses import class_weight_for_fit, get_loss
+from xraykit.checks import check_count, check_finite_array, check_threshold
+from xraykit.losses import MaskedBinaryCrossentropy, class_weight_for_fit, get_loss
 from xraykit.optimizers import make_optimizer
 from xraykit.tasks import check_task, task_from_model
 
@@ -56,7 +57,7 @@ class Specificity(keras.metrics.Metric):
 
     def __init__(self, threshold: float = 0.5, name: str = "specificity", dtype=None):
         super().__init__(name=name, dtype=dtype)
-        self.threshold = float(threshold)
+        self.threshold = check_threshold(threshold)
         self.true_negatives = self.add_variable(shape=(), initializer="zeros", name="tn")
         self.false_positives = self.add_variable(shape=(), initializer="zeros", name="fp")
 
@@ -134,6 +135,7 @@ def task_metrics(task: str = "binary", threshold: float = 0.5,
         ValueError: On an unknown task or a missing ``num_classes`` for multiclass.
     """
     check_task(task)
+    threshold = check_threshold(threshold)
     if task == "multiclass":
         if not num_classes or num_classes < 2:
             raise ValueError("task='multiclass' needs num_classes >= 2 (the number of classes).")
@@ -332,6 +334,8 @@ class BestCheckpoint(keras.callbacks.Callback):
                              f"xraykit.training.compile_model (it adds the 'auc' metric) and "
                              f"pass validation data.")
         score = float(logs[self.monitor])
+        if not all(np.isfinite(float(logs[k])) for k in ("loss", "val_loss") if k in logs):
+            return  # a diverged epoch's weights are not a model, whatever its metrics say
         if self._improved(score):
             self.best, self.best_epoch = score, epoch
             if self.restore_best:
@@ -357,6 +361,92 @@ class BestCheckpoint(keras.callbacks.Callback):
             self.model.load_weights(self.model_path)
 
 
+class NonFiniteLossError(RuntimeError):
+    """Training stopped because the loss became NaN or infinite.
+
+    Attributes:
+        epoch: The epoch (0-based) whose loss stopped being finite.
+        batch: The batch of that epoch.
+        history: The ``keras.callbacks.History`` of the run up to there (``run_dir`` set).
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int, history=None):
+        super().__init__(message)
+        self.epoch, self.batch, self.history = epoch, batch, history
+
+
+class StopOnNonFiniteLoss(keras.callbacks.TerminateOnNaN):
+    """``keras.callbacks.TerminateOnNaN`` that remembers where the loss stopped being finite.
+
+    Keras's callback stops training at the first NaN or infinite batch loss but only prints a
+    line; this one also keeps ``epoch``, ``batch`` and ``loss`` so that :func:`fit` and a
+    tuner trial can report it (:class:`BestCheckpoint` never keeps such an epoch).
+
+    Attributes:
+        epoch: The epoch of the first non-finite batch loss, or ``None``.
+        batch: Its batch, or ``None``.
+        loss: The loss value (NaN or inf), or ``None``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = self.batch = self.loss = None
+        self._current_epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Keras callback hook: an epoch starts."""
+        self._current_epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        """Keras callback hook: a training batch ended; stops at a NaN or infinite loss."""
+        loss = (logs or {}).get("loss")
+        if self.epoch is None and loss is not None and not np.isfinite(float(loss)):
+            self.epoch, self.batch, self.loss = self._current_epoch, batch, float(loss)
+            self.model.stop_training = True
+
+    def message(self, learning_rate=None) -> str:
+        """Where the loss diverged and what to try, for an error or a failed trial."""
+        rate = "" if learning_rate is None else f" (it is {learning_rate:.3g})"
+        return (f"The training loss became {self.loss} at epoch {self.epoch}, batch "
+                f"{self.batch}, so training stopped: lower the learning rate{rate}, check the "
+                f"inputs and labels for NaN, and use a loss suited to the outputs "
+                f"(from_logits=True for logits).")
+
+
+def check_training_data(data) -> None:
+    """Checks a dataset's train and validation splits before ``fit``.
+
+    Args:
+        data: An object with ``x_train``, ``y_train``, ``x_val``, ``y_val`` (and ``task``).
+
+    Raises:
+        ValueError: If a split is missing or empty, images and labels differ in number, an
+            image array holds NaN or infinite values, a label is infinite, or the training or
+            validation labels hold one class only (val AUC would be undefined, and an epoch
+            would be chosen on it); the message names the split.
+    """
+    for attr in ("x_train", "y_train", "x_val", "y_val"):
+        if getattr(data, attr, None) is None:
+            raise ValueError(f"data has no {attr}: pass an XRayDataset (xraykit.course_data).")
+    task = getattr(data, "task", "binary")
+    for split in ("train", "val"):
+        x = check_finite_array(getattr(data, f"x_{split}"), f"data.x_{split}")
+        y = check_finite_array(getattr(data, f"y_{split}"), f"data.y_{split}", allow_nan=True)
+        if len(x) != len(y):
+            raise ValueError(f"data.x_{split} holds {len(x)} images but data.y_{split} "
+                             f"{len(y)} labels: pass one label (row) per image.")
+        known = y[~np.isnan(y)] if y.dtype.kind == "f" else y.reshape(-1)
+        known = known[known >= 0]  # -1 marks an unknown label too
+        classes = np.unique(known).tolist()
+        if len(classes) < 2:
+            found = f"class {classes[0]:g}" if classes else "no known label"
+            need = "several classes" if task == "multiclass" else "positives and negatives"
+            why = ("val AUC is undefined, so no epoch could be chosen on it" if split == "val"
+                   else "there is nothing to tell apart")
+            raise ValueError(f"data.y_{split} holds one class only ({found}): {why}. Use a "
+                             f"{split} split with {need} (a stratified split).")
+
+
 class _ResumableCSVLogger(keras.callbacks.CSVLogger):
     """``CSVLogger(append=True)`` that first drops the rows of the epochs about to be re-run.
 
@@ -380,6 +470,27 @@ class _ResumableCSVLogger(keras.callbacks.CSVLogger):
             super().on_train_begin()
             self._opened = True
 
+
+class _NamedBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose damaged backup is named, with what to do, when a run resumes.
+
+    Keras falls back to the previous copy of damaged weights (``double_checkpoint``) but lets
+    a damaged ``training_metadata.json`` (or both weight copies) fail with a bare
+    ``JSONDecodeError``/``OSError`` that names no file.
+    """
+
+    def on_train_begin(self, logs=None):
+        """Keras callback hook: restores the backup, or says which folder is damaged."""
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            if not os.path.isdir(self.backup_dir) or not self.model.built:
+                raise
+            raise ValueError(
+                f"{self.backup_dir}: the backup of an interrupted run cannot be read "
+                f"({type(error).__name__}: {error}); delete this folder to start the run over "
+                f"(best.keras and history.csv next to it are kept), or pass another "
+                f"run_dir.") from error
 
 def _drop_history_rows(path: pathlib.Path, first_epoch: int) -> None:
     """Removes the rows of ``history.csv`` whose epoch is ``>= first_epoch`` (atomically).
@@ -474,8 +585,14 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         ``history.run_dir`` the folder used.
 
     Raises:
-        ValueError: If the model is not compiled, the data lacks train/val splits, the logs
-            lack ``val_auc``, or the run folder's ``best.json``/``history.csv`` is damaged.
+        ValueError: If the model is not compiled, ``epochs`` or ``batch_size`` is not a whole
+            number >= 1, the data is refused by :func:`check_training_data` (a missing or
+            empty split, NaN/inf images, a split of one class), labels are unknown (NaN or
+            -1) but the loss does not skip them, the logs lack ``val_auc``,
+            or the run folder's ``best.json``/``history.csv`` is damaged.
+        NonFiniteLossError: If the loss became NaN or infinite: training stops at that batch
+            (``StopOnNonFiniteLoss``), that epoch is never kept as the best, and the error
+            says where it happened (its ``history`` holds the epochs run).
         OSError: If ``run_dir`` is a file (``NotADirectoryError``) or cannot be created or
             written (``PermissionError``...); the message names it.
     """
@@ -484,17 +601,17 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
     if not getattr(model, "compiled", False) and getattr(model, "optimizer", None) is None:
         raise ValueError("The model is not compiled: call xraykit.training.compile_model(model, "
                          "task=...) before fit().")
-    for attr in ("x_train", "y_train", "x_val", "y_val"):
-        if getattr(data, attr, None) is None:
-            raise ValueError(f"data has no {attr}: pass an XRayDataset (xraykit.course_data).")
+    check_training_data(data)
+    _check_unknown_labels(data, model.loss)
     profile = get_profile(profile)
-    epochs = int(epochs or profile.epochs)
-    batch_size = int(batch_size or profile.batch_size)
+    epochs = check_count(profile.epochs if epochs is None else epochs, "epochs")
+    batch_size = check_count(profile.batch_size if batch_size is None else batch_size,
+                             "batch_size")
     class_weight = class_weight_for_fit(class_weight, data.y_train,
                                         getattr(data, "task", "binary"), model.loss)
     run_dir = _prepare_run_dir(run_dir if run_dir is not None else default_run_dir(model.name))
-    timer = EpochTimer()
-    cbs = [timer]
+    timer, divergence = EpochTimer(), StopOnNonFiniteLoss()
+    cbs = [timer, divergence]
     patience = None
     if early_stopping:
         patience = early_stopping if not isinstance(early_stopping, bool) else max(3, epochs // 4)
@@ -502,8 +619,7 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
         cbs.append(BestCheckpoint(run_dir, monitor="val_auc", mode="max", patience=patience,
                                   restore_best=bool(early_stopping), save=checkpoint))
     cbs.append(_ResumableCSVLogger(os.fspath(run_dir / "history.csv")))
-    cbs.append(keras.callbacks.BackupAndRestore(os.fspath(run_dir / "backup"),
-                                                double_checkpoint=True))
+    cbs.append(_NamedBackupAndRestore(os.fspath(run_dir / "backup"), double_checkpoint=True))
     cbs.extend(callbacks or [])
 
     history = model.fit(
@@ -513,4 +629,31 @@ def fit(model: keras.Model, data, profile=None, epochs: int | None = None,
     )
     history.history["epoch_seconds"] = list(timer.seconds)
     history.run_dir = run_dir
+    if divergence.epoch is not None:
+        kept = ("" if not checkpoint else f" {run_dir / 'best.keras'} holds the best epoch "
+                f"before it." if (run_dir / "best.keras").exists() else " No epoch was kept.")
+        raise NonFiniteLossError(divergence.message(_learning_rate(model)) + kept,
+                                 divergence.epoch, divergence.batch, history)
     return history
+
+
+def _check_unknown_labels(data, loss) -> None:
+    """Refuses unknown labels (NaN, or -1 in 0/1 labels) unless the loss skips them."""
+    if isinstance(loss, MaskedBinaryCrossentropy) or getattr(data, "task", "") == "multiclass":
+        return
+    for split in ("train", "val"):
+        y = np.asarray(getattr(data, f"y_{split}"), dtype=np.float64)
+        unknown = int(np.sum(np.isnan(y) | (y < 0)))
+        if unknown:
+            raise ValueError(
+                f"data.y_{split} holds {unknown} unknown label(s) (NaN or -1), but the loss "
+                f"{getattr(loss, 'name', loss)!r} does not skip them (its value would be NaN): "
+                f"compile with loss='masked_bce' (xraykit.losses.MaskedBinaryCrossentropy), or "
+                f"leave out the images whose labels are unknown.")
+
+def _learning_rate(model) -> float | None:
+    """The optimizer's learning rate as a number, when it is one (not a schedule)."""
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return None

@@ -14,6 +14,10 @@ import os
 
 import numpy as np
 
+from xraykit.checks import check_count, check_number, check_threshold
+from xraykit.pixels import check_unit_range
+from xraykit.tasks import check_binary
+
 
 def live_kernel() -> bool:
     """Whether interactive widgets can be shown here.
@@ -76,7 +80,7 @@ def _load_gray(path_or_image) -> tuple[np.ndarray, str]:
         img = img[..., 0]
     if img.ndim != 2:
         raise ValueError(f"expected a path or one image (H, W[, 1]), got shape {img.shape}.")
-    return img, "image"
+    return check_unit_range(img, "path_or_image"), "image"
 
 
 #: Windows shown by the static fallback of :func:`window_level_explorer`, on [0, 1] intensities.
@@ -106,11 +110,18 @@ def window_level_explorer(path_or_image, center: float = 0.5, width: float = 1.0
     Returns:
         An ``ipywidgets.VBox`` in a live kernel, else a matplotlib Figure with
         :data:`STATIC_WINDOWS` side by side.
+
+    Raises:
+        ValueError: If ``center`` is not in [0, 1], ``width`` not in [0.02, 2] (the sliders'
+            range, which would otherwise move the value silently), or the image is not one
+            image in [0, 1].
     """
     import matplotlib.pyplot as plt
 
     from xraykit.preprocessing import window
 
+    center = check_number(center, "center", 0.0, 1.0, what="in [0, 1] intensity units")
+    width = check_number(width, "width", 0.02, 2.0, what="in [0, 1] intensity units")
     image, name = _load_gray(path_or_image)
 
     def draw(c, w, fig=None):
@@ -167,11 +178,19 @@ def augmentation_explorer(images, preset: str = "light", strength: float = 1.0, 
     Returns:
         An ``ipywidgets.VBox`` in a live kernel, else the static
         :func:`xraykit.plotting.plot_augmentation_presets` figure at the given strength.
+
+    Raises:
+        ValueError: On an unknown preset, a strength outside [0, 3] (the slider's range), a
+            count ``n`` below 1, or images that are empty or not in [0, 1].
     """
     from xraykit.augmentation import PRESETS
     from xraykit.plotting import plot_augmentation_presets, plot_augmentations
 
-    arr = np.asarray(images, dtype=np.float32)
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {list(PRESETS)}, not {preset!r}.")
+    strength = check_number(strength, "strength", 0.0, 3.0, what="1 is the preset as defined")
+    n = check_count(n, "n")
+    arr = check_unit_range(np.asarray(images, dtype=np.float32), "images")
     image = arr[0] if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] != 1) else arr
 
     if not _use_widgets(static):
@@ -217,11 +236,15 @@ def threshold_explorer(y_true, y_score, threshold: float = 0.5,
     Returns:
         An ``ipywidgets.VBox`` in a live kernel, else the static
         :func:`xraykit.plotting.plot_threshold` figure at ``threshold``.
+
+    Raises:
+        ValueError: If the threshold is not in [0, 1], or the labels and scores are refused
+            by :func:`xraykit.tasks.check_binary` (not 0/1, NaN/inf scores, sizes differ).
     """
     from xraykit.plotting import plot_threshold
 
-    y_true = np.asarray(y_true).reshape(-1)
-    y_score = np.asarray(y_score, dtype=np.float64).reshape(-1)
+    threshold = check_threshold(threshold)
+    y_true, y_score = check_binary(y_true, y_score, probabilities=True)
     if not _use_widgets(static):
         return _static(plot_threshold(y_true, y_score, threshold, class_names=class_names))
 

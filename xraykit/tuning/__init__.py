@@ -25,15 +25,19 @@ except ImportError as _err:  # pragma: no cover - depends on the install
     ) from _err
 
 from xraykit.tuning.search import (
+    DEFAULT_CHIEF_TIMEOUT,
     DEFAULT_OBJECTIVE,
     FAILED_STATUSES,
     KINDS,
     TRIAL_LOG_PREFIX,
     BayesianOptimization,
+    ChiefUnreachableError,
     Hyperband,
     RandomSearch,
+    SearchStateError,
     TrialsFailedError,
     best_config,
+    check_search_state,
     check_trials,
     load_trials,
     make_tuner,
@@ -43,8 +47,9 @@ from xraykit.tuning.search import (
 from xraykit.tuning.space import SEARCH_SPACES, SearchSpace, XRayHyperModel, tiny_hypermodel
 
 __all__ = [
-    "DEFAULT_OBJECTIVE", "FAILED_STATUSES", "KINDS", "SEARCH_SPACES", "TRIAL_LOG_PREFIX",
-    "BayesianOptimization", "Hyperband", "RandomSearch", "SearchSpace", "TrialsFailedError",
-    "XRayHyperModel", "best_config", "check_trials", "load_trials", "make_tuner",
+    "DEFAULT_CHIEF_TIMEOUT", "DEFAULT_OBJECTIVE", "FAILED_STATUSES", "KINDS", "SEARCH_SPACES",
+    "TRIAL_LOG_PREFIX", "BayesianOptimization", "ChiefUnreachableError", "Hyperband",
+    "RandomSearch", "SearchSpace", "SearchStateError", "TrialsFailedError", "XRayHyperModel",
+    "best_config", "check_search_state", "check_trials", "load_trials", "make_tuner",
     "results_frame", "run_search", "tiny_hypermodel",
 ]

@@ -11,25 +11,34 @@ from its folder) into a pandas table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import time
 import warnings
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import keras_tuner
 import numpy as np
 
+from xraykit import files
+from xraykit.checks import check_count, check_folder_name, check_positive
+from xraykit.training import check_training_data
+
 KINDS = ("random", "hyperband", "bayesian")
 DEFAULT_OBJECTIVE = ("val_auc", "max")
 TRIAL_LOG_PREFIX = "trials_"
 FAILED_STATUSES = ("FAILED", "INVALID")
+#: Seconds a worker of a distributed search waits for an answer from the chief.
+DEFAULT_CHIEF_TIMEOUT = 60.0
 
 __all__ = [
-    "KINDS", "TrialsFailedError", "best_config", "check_trials", "load_trials", "make_tuner",
-    "results_frame", "run_search",
+    "DEFAULT_CHIEF_TIMEOUT", "KINDS", "ChiefUnreachableError", "SearchStateError",
+    "TrialsFailedError", "best_config", "check_search_state", "check_trials", "load_trials",
+    "make_tuner", "results_frame", "run_search",
 ]
 
 
@@ -45,6 +54,55 @@ class TrialsFailedError(RuntimeError):
         super().__init__(message)
         self.failures = failures
         self.completed = completed
+
+
+class SearchStateError(ValueError):
+    """A search folder whose state files (KerasTuner's or xraykit's trial log) are damaged."""
+
+
+class ChiefUnreachableError(RuntimeError):
+    """A worker of a distributed search got no answer from the chief in time."""
+
+
+# --------------------------------------------------------------------------------------------
+# The search folder
+# --------------------------------------------------------------------------------------------
+def _state_error(path: pathlib.Path, project_dir: pathlib.Path, what: str) -> SearchStateError:
+    return SearchStateError(
+        f"{path}: {what}; the search in {project_dir} cannot be resumed. Delete the folder "
+        f"{project_dir} to start the search again (or run without --no-overwrite / with "
+        f"overwrite=True), or restore the file from a copy.")
+
+
+def check_search_state(project_dir: str | os.PathLike) -> None:
+    """Checks that the state files of a search folder can be read before it is resumed.
+
+    The files are KerasTuner's ``oracle.json``, ``<tuner_id>.json`` and
+    ``trial_*/trial.json`` and xraykit's trial log ``trials_<tuner_id>.jsonl``. A process
+    killed while writing, a full disk or a hand edit leaves one truncated or empty; KerasTuner
+    would then fail with a bare ``JSONDecodeError`` that names no file.
+
+    Args:
+        project_dir: ``<directory>/<project_name>`` of the search (absent: nothing to check).
+
+    Raises:
+        SearchStateError: If a state file is empty, not UTF-8, not JSON, or not a JSON object
+            (a trial log line likewise); the message names the file (and line) and says what
+            to do.
+    """
+    project_dir = pathlib.Path(project_dir)
+    if not project_dir.is_dir():
+        return
+    documents = [*sorted(project_dir.glob("*.json")),
+                 *sorted(project_dir.glob("trial_*/trial.json"))]
+    for path in documents:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise _state_error(path, project_dir, f"cannot be read as JSON ({error})") from error
+        if not isinstance(record, dict):
+            raise _state_error(path, project_dir, "does not hold a JSON object")
+    _logged_trials(project_dir)  # raises SearchStateError naming a damaged trial log
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,7 +147,8 @@ def _is_distributed_worker() -> bool:
 def make_tuner(kind: str, hypermodel, profile=None, directory: str | os.PathLike = "tuning",
                project_name: str | None = None, overwrite: bool = True, seed: int = 0,
                objective=DEFAULT_OBJECTIVE, max_trials: int | None = None,
-               max_epochs: int | None = None, **kwargs):
+               max_epochs: int | None = None, chief_timeout: float = DEFAULT_CHIEF_TIMEOUT,
+               **kwargs):
     """Makes a KerasTuner tuner sized by a run profile.
 
     Budgets: RandomSearch and BayesianOptimization run ``profile.tuner_trials`` trials
@@ -110,6 +169,9 @@ def make_tuner(kind: str, hypermodel, profile=None, directory: str | os.PathLike
         objective: ``(name, "max"|"min")``, a name, or a ``keras_tuner.Objective``.
         max_trials: Overrides the profile's number of trials.
         max_epochs: Overrides Hyperband's largest number of epochs.
+        chief_timeout: Seconds a worker of a distributed search waits for each answer of the
+            chief (KerasTuner waits an hour): a worker whose chief never started or has died
+            stops after this long with :class:`ChiefUnreachableError`.
         **kwargs: Passed to the tuner (e.g. ``executions_per_trial``,
             ``distribution_strategy`` under TensorFlow, ``max_consecutive_failed_trials``).
 
@@ -117,7 +179,12 @@ def make_tuner(kind: str, hypermodel, profile=None, directory: str | os.PathLike
         The tuner (a subclass of the KerasTuner class that logs trial times and workers).
 
     Raises:
-        ValueError: If ``kind`` is unknown.
+        ValueError: If ``kind`` is unknown, ``max_trials``/``max_epochs`` is not a whole number
+            >= 1, ``project_name`` is not one folder name, or ``chief_timeout`` is not > 0.
+        SearchStateError: If a search resumed (``overwrite=False``) has damaged state files
+            (:func:`check_search_state`).
+        OSError: If ``directory`` is a file or cannot be created or written.
+        ChiefUnreachableError: If a distributed worker gets no answer from the chief.
     """
     from xraykit.profiles import get_profile
 
@@ -127,21 +194,75 @@ def make_tuner(kind: str, hypermodel, profile=None, directory: str | os.PathLike
     profile = get_profile(profile)
     if isinstance(objective, (tuple, list)):
         objective = keras_tuner.Objective(objective[0], direction=objective[1])
-    trials = int(max_trials or profile.tuner_trials)
+    trials = check_count(profile.tuner_trials if max_trials is None else max_trials,
+                         "max_trials")
+    epochs = check_count(max(2, profile.tuner_epochs) if max_epochs is None else max_epochs,
+                         "max_epochs")
+    project_name = check_folder_name(project_name or kind, "project_name", kind)
+    files.check_writable(directory, "The search directory",
+                         "pass a --directory (directory=) you can write to")
+    overwrite = bool(overwrite) and not _is_distributed_worker()
+    if not overwrite:
+        check_search_state(pathlib.Path(directory) / project_name)
     common = dict(hypermodel=hypermodel, objective=objective, seed=seed,
-                  directory=str(directory), project_name=project_name or kind,
-                  overwrite=bool(overwrite) and not _is_distributed_worker())
+                  directory=str(directory), project_name=project_name, overwrite=overwrite)
     common.update(kwargs)
-    if kind == "random":
-        return RandomSearch(max_trials=trials, **common)
-    if kind == "bayesian":
+    if kind == "hyperband":
+        common.setdefault("factor", 3)
+    elif kind == "bayesian":
         common.setdefault("num_initial_points", max(2, trials // 2))
-        return BayesianOptimization(max_trials=trials, **common)
-    common.setdefault("factor", 3)
-    tuner = Hyperband(max_epochs=int(max_epochs or max(2, profile.tuner_epochs)), **common)
+    with _chief_answers(chief_timeout), _state_reload(pathlib.Path(directory) / project_name):
+        if kind == "random":
+            return RandomSearch(max_trials=trials, **common)
+        if kind == "bayesian":
+            return BayesianOptimization(max_trials=trials, **common)
+        tuner = Hyperband(max_epochs=epochs, **common)
     if not _is_distributed_worker():
         tuner.oracle.max_trials = trials  # same trial budget as the other tuners
     return tuner
+
+
+@contextlib.contextmanager
+def _state_reload(project_dir: pathlib.Path):
+    """Names the search folder when KerasTuner cannot make sense of state files it reloads."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        if isinstance(error, SearchStateError) or not project_dir.is_dir():
+            raise
+        raise _state_error(project_dir, project_dir,
+                           f"KerasTuner could not reload its state ({error!r})") from error
+
+
+@contextlib.contextmanager
+def _chief_answers(chief_timeout: float):
+    """Bounds a distributed worker's wait for the chief; its silence becomes a clear error.
+
+    KerasTuner's worker asks the chief over gRPC with ``wait_for_ready`` and a one-hour
+    deadline (``oracle_client.TIMEOUT``, read at each call), so a worker whose chief never came
+    up, or died, hangs for an hour. Here the deadline is ``chief_timeout``.
+    """
+    chief_timeout = check_positive(chief_timeout, "chief_timeout",
+                                   what="seconds a worker waits for the chief")
+    if not _is_distributed_worker():
+        yield
+        return
+    import grpc
+    from keras_tuner.src.distribute import oracle_client
+
+    oracle_client.TIMEOUT = chief_timeout
+    try:
+        yield
+    except grpc.RpcError as error:
+        address = (f"{os.environ.get('KERASTUNER_ORACLE_IP')}:"
+                   f"{os.environ.get('KERASTUNER_ORACLE_PORT')}")
+        code = getattr(error, "code", lambda: None)()
+        raise ChiefUnreachableError(
+            f"Worker {os.environ.get('KERASTUNER_TUNER_ID')}: no answer from the chief at "
+            f"{address} within {chief_timeout:g} s ({getattr(code, 'name', code)}): the chief "
+            f"never started, has died, or is not reachable there. Start the chief first "
+            f"(KERASTUNER_TUNER_ID=chief), check KERASTUNER_ORACLE_IP/PORT, or raise "
+            f"chief_timeout (--chief-timeout).") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,11 +289,25 @@ def _split_data(data):
 
 
 def _logged_trials(project_dir) -> list[dict]:
+    """The records of xraykit's trial logs; a damaged line raises :class:`SearchStateError`."""
+    project_dir = pathlib.Path(project_dir)
     records = []
-    for path in sorted(pathlib.Path(project_dir).glob(f"{TRIAL_LOG_PREFIX}*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                records.append(json.loads(line))
+    for path in sorted(project_dir.glob(f"{TRIAL_LOG_PREFIX}*.jsonl")):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise _state_error(path, project_dir, f"cannot be read ({error})") from error
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or "trial_id" not in record:
+                    raise ValueError("not a trial record")
+            except ValueError as error:
+                raise _state_error(path, project_dir, f"line {number} is not a trial record "
+                                                      f"written by xraykit ({error})") from error
+            records.append(record)
     return records
 
 
@@ -213,7 +348,8 @@ def check_trials(tuner, max_failed: int = 0) -> tuple[int, list[tuple[str, str]]
 
 
 def run_search(tuner, data, epochs: int | None = None, profile=None, callbacks=None,
-               verbose: int = 0, max_failed: int = 0, **fit_kwargs):
+               verbose: int = 0, max_failed: int = 0,
+               chief_timeout: float = DEFAULT_CHIEF_TIMEOUT, **fit_kwargs):
     """Runs a search: trains on ``train``, judges on ``val``, and checks every trial.
 
     Args:
@@ -226,6 +362,7 @@ def run_search(tuner, data, epochs: int | None = None, profile=None, callbacks=N
         callbacks: Extra Keras callbacks for every trial (deep-copied per trial).
         verbose: Keras verbosity of the trials.
         max_failed: Failed trials tolerated before raising.
+        chief_timeout: Seconds a distributed worker waits for each answer of the chief.
         **fit_kwargs: Passed to ``model.fit`` through :meth:`XRayHyperModel.fit`.
 
     Returns:
@@ -233,13 +370,21 @@ def run_search(tuner, data, epochs: int | None = None, profile=None, callbacks=N
         returns the rows of its own trials.
 
     Raises:
-        TrialsFailedError: If trials failed (with the cause of the first), or none ran.
+        TrialsFailedError: If trials failed (with the cause of the first; a trial whose loss
+            became NaN or infinite is ``FAILED``), or none ran.
+        ValueError: If ``epochs`` is not a whole number >= 1, or the data is refused by
+            :func:`xraykit.training.check_training_data` (NaN/inf images, one-class splits).
+        ChiefUnreachableError: If a distributed worker gets no answer from the chief within
+            ``chief_timeout`` seconds.
     """
     from xraykit.profiles import get_profile
 
     profile = get_profile(profile)
     x, y, validation = _split_data(data)
-    epochs = int(epochs or profile.tuner_epochs)
+    check_training_data(SimpleNamespace(x_train=x, y_train=y, x_val=validation[0],
+                                        y_val=validation[1],
+                                        task=getattr(data, "task", "binary")))
+    epochs = check_count(profile.tuner_epochs if epochs is None else epochs, "epochs")
     try:
         with warnings.catch_warnings():
             # Hyperband continues a trial from an earlier trial's checkpoint, which holds that
@@ -247,8 +392,9 @@ def run_search(tuner, data, epochs: int | None = None, profile=None, callbacks=N
             # those variables (the optimizer restarts, as KerasTuner intends) and says so.
             warnings.filterwarnings("ignore", "Skipping variable loading for optimizer",
                                     UserWarning)
-            tuner.search(x, y, validation_data=validation, epochs=epochs,
-                         callbacks=list(callbacks or []), verbose=verbose, **fit_kwargs)
+            with _chief_answers(chief_timeout):
+                tuner.search(x, y, validation_data=validation, epochs=epochs,
+                             callbacks=list(callbacks or []), verbose=verbose, **fit_kwargs)
     except RuntimeError as err:  # KerasTuner's own stop after consecutive failures
         if "consecutive failures" not in str(err):
             raise
@@ -272,6 +418,7 @@ def load_trials(project_dir: str | os.PathLike) -> list[keras_tuner.engine.trial
 
     Raises:
         FileNotFoundError: If the folder holds no ``trial_*/trial.json``.
+        SearchStateError: If a state file is damaged (the message names it).
     """
     from keras_tuner.engine import trial as trial_module
 
@@ -279,7 +426,15 @@ def load_trials(project_dir: str | os.PathLike) -> list[keras_tuner.engine.trial
     if not paths:
         raise FileNotFoundError(f"{project_dir}: no trial_*/trial.json here; is it the "
                                 "<directory>/<project_name> folder of a search?")
-    return [trial_module.Trial.load(str(p)) for p in paths]
+    check_search_state(project_dir)
+    trials = []
+    for path in paths:
+        try:
+            trials.append(trial_module.Trial.load(str(path)))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise _state_error(path, pathlib.Path(project_dir),
+                               f"not a KerasTuner trial ({error!r})") from error
+    return trials
 
 
 def results_frame(tuner_or_dir, metrics: Sequence[str] | None = ("auc", "val_accuracy")):

@@ -296,6 +296,11 @@ class XRayHyperModel(keras_tuner.HyperModel):
 
         Returns:
             The ``keras.callbacks.History``.
+
+        Raises:
+            keras_tuner.errors.FailedTrialError: If the loss became NaN or infinite (training
+                stops at that batch): KerasTuner then records the trial as ``FAILED``, never
+                as ``COMPLETED`` with the scores of a diverged model.
         """
         batch_size = _choice(hp, "batch_size", self.search_space.batch_size)
         kwargs.setdefault("batch_size", int(batch_size))
@@ -303,7 +308,14 @@ class XRayHyperModel(keras_tuner.HyperModel):
             y = args[1] if len(args) > 1 else kwargs.get("y")
             kwargs["class_weight"] = class_weight_for_fit(self.class_weight, y, self.task,
                                                           model.loss)
-        return model.fit(*args, **kwargs)
+        divergence = training.StopOnNonFiniteLoss()
+        kwargs["callbacks"] = [divergence, *(kwargs.get("callbacks") or [])]
+        history = model.fit(*args, **kwargs)
+        if divergence.epoch is not None:
+            rate = hp.values.get("learning_rate")
+            raise keras_tuner.errors.FailedTrialError(
+                divergence.message(rate if isinstance(rate, float) else None))
+        return history
 
 
 def tiny_hypermodel(data, **options) -> XRayHyperModel:
