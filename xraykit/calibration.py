@@ -132,6 +132,50 @@ def _check_bounds(bounds) -> tuple[float, float]:
                          what=why),
             check_number(bounds[1], "bounds[1]", 1.0, None, low_open=True, what=why))
 
+def _mean_nll(z, y, t, mode) -> float:
+    """Mean negative log-likelihood of the labels under the logits ``z`` divided by ``t``."""
+    if mode == "softmax":
+        log_p = special.log_softmax(z / t, axis=1)
+        return float(-log_p[np.arange(len(y)), y].mean())
+    z = z / t
+    # -[y log s(z) + (1-y) log(1-s(z))], with log s(z) and log(1 - s(z)) = log s(-z) stable.
+    return float(-(y * special.log_expit(z) + (1 - y) * special.log_expit(-z)).mean())
+
+
+def _fitting_labels(y_true, z, mode):
+    """The labels (and logits) a temperature is fitted on, checked: ``(y, z)``."""
+    if mode == "softmax":
+        if z.ndim != 2 or np.size(y_true) != len(z):
+            raise ValueError(f"softmax mode needs scores (N, C) and N class indices; got "
+                             f"{z.shape} and {np.size(y_true)}.")
+        y = check_class_indices(y_true, z.shape[1], "y_true")
+        if len(np.unique(y)) < 2:
+            raise ValueError("Temperature scaling needs at least two classes among y_true "
+                             f"(found only class {y[0]}).")
+        return y, z
+    y, z = check_binary(y_true, z, score_name="scores")
+    if len(np.unique(y)) < 2:
+        raise ValueError("Temperature scaling needs both classes in the fitting data.")
+    return y, z
+
+
+def _bound_message(at_bound: str, bounds) -> str:
+    """Why a temperature search stopped at an edge of its bounds, and what the scaler does."""
+    edge = bounds[1] if at_bound == "upper" else bounds[0]
+    why = ("the likelihood keeps improving as T grows, i.e. as every probability is "
+           "pushed towards 0.5: the scores' log-odds carry little information on the "
+           "probability scale, or sit on the wrong side of 0.5 for the labels (a shift, "
+           "which a temperature cannot undo: try a scale and a bias, Platt scaling, or a "
+           "better-trained model)"
+           if at_bound == "upper" else
+           "the likelihood keeps improving as T shrinks: the fitting scores separate the "
+           "classes (almost) perfectly, so any sharpening looks better on them (fit on "
+           "more, or more representative, validation data)")
+    return (f"The temperature search stopped at its {at_bound} bound T = {edge:g}: "
+            f"{why}. The scaler keeps T = 1 (scores unchanged).")
+
+
+
 class TemperatureScaler:
     """Temperature scaling fitted on held-out (validation) predictions.
 
@@ -208,14 +252,6 @@ class TemperatureScaler:
             return "softmax"
         return "sigmoid"
 
-    def _nll(self, z, y, t, mode):
-        if mode == "softmax":
-            log_p = special.log_softmax(z / t, axis=1)
-            return float(-log_p[np.arange(len(y)), y].mean())
-        z = z / t
-        # -[y log s(z) + (1-y) log(1-s(z))], with log s(z) and log(1 - s(z)) = log s(-z) stable.
-        return float(-(y * special.log_expit(z) + (1 - y) * special.log_expit(-z)).mean())
-
     def fit(self, y_true, scores) -> TemperatureScaler:
         """Finds the temperature minimising the negative log-likelihood (bounded scalar search).
 
@@ -235,50 +271,25 @@ class TemperatureScaler:
 
         mode = self._resolve_mode(y_true, scores)
         z = self._logits(scores, mode)
-        if mode == "softmax":
-            if z.ndim != 2 or np.size(y_true) != len(z):
-                raise ValueError(f"softmax mode needs scores (N, C) and N class indices; got "
-                                 f"{z.shape} and {np.size(y_true)}.")
-            y = check_class_indices(y_true, z.shape[1], "y_true")
-            if len(np.unique(y)) < 2:
-                raise ValueError("Temperature scaling needs at least two classes among y_true "
-                                 f"(found only class {y[0]}).")
-        else:
-            y, z = check_binary(y_true, z, score_name="scores")
-            if len(np.unique(y)) < 2:
-                raise ValueError("Temperature scaling needs both classes in the fitting data.")
+        y, z = _fitting_labels(y_true, z, mode)
         log_lo, log_hi = np.log(self.bounds[0]), np.log(self.bounds[1])
-        result = minimize_scalar(lambda s: self._nll(z, y, np.exp(s), mode),
+        result = minimize_scalar(lambda s: _mean_nll(z, y, np.exp(s), mode),
                                  bounds=(log_lo, log_hi), method="bounded",
                                  options={"xatol": 1e-5})
         self.temperature_found = float(np.exp(result.x))
         self.at_bound = ("lower" if result.x - log_lo < _AT_BOUND_LOG_TOL else
                          "upper" if log_hi - result.x < _AT_BOUND_LOG_TOL else None)
         self.temperature = 1.0 if self.at_bound else self.temperature_found
-        self.nll_before = self._nll(z, y, 1.0, mode)
-        self.nll_after = self._nll(z, y, self.temperature, mode)
+        self.nll_before = _mean_nll(z, y, 1.0, mode)
+        self.nll_after = _mean_nll(z, y, self.temperature, mode)
         self._fitted_mode = mode
         if self.at_bound:
-            message = self._bound_message()
+            message = _bound_message(self.at_bound, self.bounds)
             if self.on_bound == "raise":
                 raise ValueError(message)
             if self.on_bound == "warn":
                 warnings.warn(message, TemperatureBoundWarning, stacklevel=2)
         return self
-
-    def _bound_message(self) -> str:
-        edge = self.bounds[1] if self.at_bound == "upper" else self.bounds[0]
-        why = ("the likelihood keeps improving as T grows, i.e. as every probability is "
-               "pushed towards 0.5: the scores' log-odds carry little information on the "
-               "probability scale, or sit on the wrong side of 0.5 for the labels (a shift, "
-               "which a temperature cannot undo: try a scale and a bias, Platt scaling, or a "
-               "better-trained model)"
-               if self.at_bound == "upper" else
-               "the likelihood keeps improving as T shrinks: the fitting scores separate the "
-               "classes (almost) perfectly, so any sharpening looks better on them (fit on "
-               "more, or more representative, validation data)")
-        return (f"The temperature search stopped at its {self.at_bound} bound T = {edge:g}: "
-                f"{why}. The scaler keeps T = 1 (scores unchanged).")
 
     def transform(self, scores) -> np.ndarray:
         """Applies the fitted temperature.
