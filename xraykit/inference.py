@@ -538,6 +538,40 @@ def _read_files(paths, config: InferenceConfig, workers: int = 4):
     return images[..., None], kept, failed
 
 
+def _predict_inputs(path_or_array, config, workers):
+    """:func:`predict`'s images: ``(images, paths, failed)`` from files, a folder or an array."""
+    failed: dict = {}
+    is_path = lambda item: isinstance(item, (str, os.PathLike))  # noqa: E731
+    if is_path(path_or_array):
+        source = pathlib.Path(path_or_array)
+        if source.is_dir():
+            files = list_images(source)
+            if not files:
+                raise ValueError(f"{source}: no image file found in this folder (looked for "
+                                 f"{', '.join(IMAGE_SUFFIXES)}).")
+        elif source.is_file():
+            files = [source]
+        else:
+            raise FileNotFoundError(f"{source}: no such file or folder.")
+        images, paths, failed = _read_files(files, config, workers)
+    elif isinstance(path_or_array, (list, tuple)) and any(is_path(p) for p in path_or_array):
+        for i, p in enumerate(path_or_array):
+            if not is_path(p):
+                raise TypeError(f"predict: path_or_array mixes file paths and other items "
+                                f"(item {i} is of type {type(p).__name__}); pass a list of paths "
+                                "or one image array.")
+            if not pathlib.Path(p).is_file():
+                raise FileNotFoundError(f"{p}: no such file.")
+        images, paths, failed = _read_files(list(path_or_array), config, workers)
+    elif isinstance(path_or_array, (list, tuple)) and not path_or_array:
+        raise ValueError("predict: path_or_array is an empty list: pass at least one file "
+                         "path, a folder or an image array.")
+    else:
+        images = _prepare_array(path_or_array, config)
+        paths = [None] * len(images)
+    return images, paths, failed
+
+
 def predict(model, path_or_array, image_size: int | None = None, resize_mode: str | None = None,
             temperature: float | None = None, threshold: float | None = None,
             class_names=None, grad_cam: bool = False, class_index: int = 0,
@@ -592,35 +626,7 @@ def predict(model, path_or_array, image_size: int | None = None, resize_mode: st
                               temperature=temperature, threshold=threshold,
                               class_names=class_names).items() if v is not None}})
 
-    failed: dict = {}
-    is_path = lambda item: isinstance(item, (str, os.PathLike))  # noqa: E731
-    if is_path(path_or_array):
-        source = pathlib.Path(path_or_array)
-        if source.is_dir():
-            files = list_images(source)
-            if not files:
-                raise ValueError(f"{source}: no image file found in this folder (looked for "
-                                 f"{', '.join(IMAGE_SUFFIXES)}).")
-        elif source.is_file():
-            files = [source]
-        else:
-            raise FileNotFoundError(f"{source}: no such file or folder.")
-        images, paths, failed = _read_files(files, config, workers)
-    elif isinstance(path_or_array, (list, tuple)) and any(is_path(p) for p in path_or_array):
-        for i, p in enumerate(path_or_array):
-            if not is_path(p):
-                raise TypeError(f"predict: path_or_array mixes file paths and other items "
-                                f"(item {i} is of type {type(p).__name__}); pass a list of paths "
-                                "or one image array.")
-            if not pathlib.Path(p).is_file():
-                raise FileNotFoundError(f"{p}: no such file.")
-        images, paths, failed = _read_files(list(path_or_array), config, workers)
-    elif isinstance(path_or_array, (list, tuple)) and not path_or_array:
-        raise ValueError("predict: path_or_array is an empty list: pass at least one file "
-                         "path, a folder or an image array.")
-    else:
-        images = _prepare_array(path_or_array, config)
-        paths = [None] * len(images)
+    images, paths, failed = _predict_inputs(path_or_array, config, workers)
 
     x = images if config.channels == 1 else np.repeat(images, config.channels, axis=-1)
     raw = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
