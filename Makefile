@@ -11,6 +11,9 @@ BACKEND ?= tensorflow
 DATA ?=
 ONLY ?=
 OUT ?= build
+# pytest-xdist workers for the suites (the CI machine has 2 cores; notebooks and subprocess tests
+# leave one core idle when run one at a time).
+WORKERS ?= auto
 PORT ?=
 SITE_PROFILE ?= smoke
 STUDENT ?= $(OUT)/student
@@ -58,14 +61,15 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check xraykit tests benchmarks
 
 test-tensorflow: $(VENV)/.installed
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:cacheprovider -m "not install and not gpu_smoke"
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
+		-m "not install and not gpu_smoke"
 
 test-jax: $(VENV)/.installed
-	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider \
+	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
 		-m "(backend and not notebooks and not install) or gpu_smoke"
 
 test-torch: $(VENV)/.installed
-	KERAS_BACKEND=torch $(PY) -m pytest -q -p no:cacheprovider \
+	KERAS_BACKEND=torch $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
 		-m "backend and not notebooks and not install"
 
 # Builds the wheel, installs it with its declared dependencies only into a fresh venv (from the
