@@ -20,6 +20,11 @@ import pytest
 from xraykit.models import build_model, list_models, model_info
 from xraykit.training import compile_model
 
+# One eager step of each ImageNet backbone takes seconds under TensorFlow but many minutes under
+# JAX or torch on a CPU (op-by-op dispatch of hundreds of layers); the gpu-smoke course checks the
+# JAX mixed-precision path end to end.
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="every family's eager step runs under TensorFlow only")
 POLICIES = ["mixed_float16", "mixed_bfloat16"]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RELOAD = """
