@@ -70,14 +70,14 @@ test-tensorflow: $(VENV)/.installed
 
 test-jax: $(VENV)/.installed
 	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
-		-m "backend and not notebooks and not install"
+		-m "backend and not notebooks and not install and not gpu_smoke"
 
 test-gpu-smoke: $(VENV)/.installed
 	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) -m gpu_smoke
 
 test-torch: $(VENV)/.installed
 	KERAS_BACKEND=torch $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
-		-m "backend and not notebooks and not install"
+		-m "backend and not notebooks and not install and not gpu_smoke"
 
 # Builds the wheel, installs it with its declared dependencies only into a fresh venv (from the
 # package index), and runs the CLI and lesson 00 from there.
