@@ -37,6 +37,20 @@ BACKEND_FREE = {
 }
 
 
+def write_phantom_npz(path: pathlib.Path, per_split: int) -> pathlib.Path:
+    """Writes ``per_split`` synthetic phantoms per split in MedMNIST's npz layout; returns path."""
+    import numpy as np
+
+    from xraykit import synthetic
+
+    images, labels, _ = synthetic.phantoms(3 * per_split, image_size=28, seed=0)
+    images = np.round(images[..., 0] * 255).astype(np.uint8)
+    np.savez(path, **{f"{split}_{kind}": array[i * per_split:(i + 1) * per_split]
+                      for i, split in enumerate(("train", "val", "test"))
+                      for kind, array in (("images", images), ("labels", labels))})
+    return path
+
+
 def pytest_collection_modifyitems(items):
     """Marks tests ``real_data`` (they read ../shared/data) and ``backend`` (backend-sensitive)."""
     for item in items:

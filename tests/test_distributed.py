@@ -9,8 +9,9 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+
+from tests.conftest import write_phantom_npz
 
 pytestmark = pytest.mark.distributed
 
@@ -26,16 +27,8 @@ needs_jax_or_tf = pytest.mark.skipif(
 
 @pytest.fixture
 def phantom_npz(tmp_path):
-    """A small binary dataset of synthetic chest phantoms in MedMNIST's npz layout."""
-    from xraykit import synthetic
-
-    images, labels, _ = synthetic.phantoms(192, image_size=28, seed=0)
-    images = np.round(images[..., 0] * 255).astype(np.uint8)
-    path = tmp_path / "phantoms.npz"
-    np.savez(path, **{f"{split}_{kind}": array[i * 64:(i + 1) * 64]
-                      for i, split in enumerate(("train", "val", "test"))
-                      for kind, array in (("images", images), ("labels", labels))})
-    return path
+    """A small binary dataset of synthetic phantoms (64 per split) in MedMNIST's npz layout."""
+    return write_phantom_npz(tmp_path / "phantoms.npz", 64)
 
 
 def test_chief_and_two_workers_share_a_search(tmp_path, phantom_npz, capsys, monkeypatch):

@@ -15,6 +15,8 @@ import time
 import numpy as np
 import pytest
 
+from tests.conftest import write_phantom_npz
+
 keras_tuner = pytest.importorskip("keras_tuner")
 
 from xraykit import tuning  # noqa: E402
@@ -39,16 +41,8 @@ def finished_search(tmp_path_factory, tiny_data):
 
 @pytest.fixture
 def phantom_npz(tmp_path):
-    """A small binary dataset of synthetic phantoms in MedMNIST's npz layout."""
-    from xraykit import synthetic
-
-    images, labels, _ = synthetic.phantoms(96, image_size=28, seed=0)
-    images = np.round(images[..., 0] * 255).astype(np.uint8)
-    path = tmp_path / "phantoms.npz"
-    np.savez(path, **{f"{split}_{kind}": array[i * 32:(i + 1) * 32]
-                      for i, split in enumerate(("train", "val", "test"))
-                      for kind, array in (("images", images), ("labels", labels))})
-    return path
+    """A small binary dataset of synthetic phantoms (32 per split) in MedMNIST's npz layout."""
+    return write_phantom_npz(tmp_path / "phantoms.npz", 32)
 
 
 def _tune(*args, env=None, timeout=180):
