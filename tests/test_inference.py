@@ -85,7 +85,7 @@ def test_predict_arrays_and_errors(trained, tmp_path):
         predict(trained, x * 300)
     with pytest.raises(FileNotFoundError):
         predict(trained, tmp_path / "missing.png")
-    with pytest.raises(ValueError, match="no image file found in this folder"):
+    with pytest.raises(ValueError, match="no image file in this folder"):
         predict(trained, tmp_path)
     with pytest.raises(FileNotFoundError, match="save_model"):
         load_model(tmp_path / "nothing.keras")

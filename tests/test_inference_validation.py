@@ -1,6 +1,7 @@
 """Bad inputs to xraykit.inference get clear errors: arrays, paths, stored model settings."""
 
 import json
+import pathlib
 import re
 import shutil
 import zipfile
@@ -57,9 +58,9 @@ def test_bad_paths_and_arguments(model, saved, tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.png: no such file"):
         predict(model, [tmp_path / "nope.png"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match=r"empty: no image file found .*\.png, .*\.dcm"):
+    with pytest.raises(ValueError, match=r"empty: no image file in this folder .*\.png, .*\.dcm"):
         predict(model, tmp_path / "empty")
-    with pytest.raises(TypeError, match=r"mixes file paths.*item 1 is of type int"):
+    with pytest.raises(TypeError, match=r"mix file paths.*item 1 is of type int"):
         predict(model, [str(saved), 5])
     with pytest.raises(FileNotFoundError, match=r"nomodel.keras: no such model file"):
         predict(tmp_path / "nomodel.keras", GOOD)
@@ -199,3 +200,18 @@ def test_prediction_prints_one_line_per_image(model, saved):
     p = float(re.search(r"= ([0-9.]+)", lines[0]).group(1))
     assert p == pytest.approx(float(result.probabilities[0, 0]), abs=1e-4)
     assert lines[0].endswith(f"-> {'pneumonia' if p >= 0.3 else 'normal'} (threshold 0.3)")
+
+
+def test_a_list_may_name_folders_and_files_as_the_predict_command_does(model, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "folder"
+    (folder / "deeper").mkdir(parents=True)
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    for path in (folder / "b.png", folder / "deeper" / "a.png", tmp_path / "single.png"):
+        Image.fromarray(pixels).save(path)
+    prediction = predict(model, [folder, tmp_path / "single.png"], image_size=16)
+    names = [pathlib.Path(p).name for p in prediction.paths]
+    assert names == ["b.png", "a.png", "single.png"]  # each folder sorted, then in the order given
+    alone = predict(model, tmp_path / "single.png", image_size=16)
+    np.testing.assert_allclose(prediction.probabilities[2], alone.probabilities[0], atol=1e-6)

@@ -61,6 +61,44 @@ def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
     return sorted(found, key=lambda p: (str(p.parent), _natural_key(p)))
 
 
+def gather_images(paths) -> list[pathlib.Path]:
+    """The image files named by a list of files and folders (folders searched recursively).
+
+    ``python -m xraykit predict`` and :func:`xraykit.predict` both read their paths through it.
+
+    Args:
+        paths: Files (any name: a DICOM may have no suffix) and folders.
+
+    Returns:
+        The files, in the order given, each folder's files sorted.
+
+    Raises:
+        FileNotFoundError: If a path does not exist.
+        ValueError: If no path is given, or a folder holds no image file (the suffixes read are
+            listed).
+        TypeError: If an item is not a path.
+    """
+    if not paths:
+        raise ValueError("no image path given: name files or folders to predict.")
+    found: list[pathlib.Path] = []
+    for i, given in enumerate(paths):
+        if not isinstance(given, (str, os.PathLike)):
+            raise TypeError(f"the paths mix file paths and other items (item {i} is of type "
+                            f"{type(given).__name__}); pass a list of paths or one image array.")
+        path = pathlib.Path(given)
+        if path.is_dir():
+            inside = list_images(path)
+            if not inside:
+                raise ValueError(f"{path}: no image file in this folder (looked for "
+                                 f"{', '.join(IMAGE_SUFFIXES)}, recursively).")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder.")
+    return found
+
+
 @dataclasses.dataclass
 class FolderData:
     """Images read from a folder.

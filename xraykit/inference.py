@@ -41,8 +41,8 @@ import xraykit.preprocessing  # noqa: F401
 import xraykit.training  # noqa: F401
 from xraykit import files
 from xraykit.calibration import apply_temperature
-from xraykit.folders import list_images
-from xraykit.images import IMAGE_SUFFIXES, read_images
+from xraykit.folders import gather_images
+from xraykit.images import read_images
 from xraykit.pixels import resize_batch, to_unit_batch
 from xraykit.tasks import TASKS, check_task, task_from_model
 
@@ -542,30 +542,13 @@ def _predict_inputs(path_or_array, config, workers):
     """:func:`predict`'s images: ``(images, paths, failed)`` from files, a folder or an array."""
     failed: dict = {}
     is_path = lambda item: isinstance(item, (str, os.PathLike))  # noqa: E731
-    if is_path(path_or_array):
-        source = pathlib.Path(path_or_array)
-        if source.is_dir():
-            files = list_images(source)
-            if not files:
-                raise ValueError(f"{source}: no image file found in this folder (looked for "
-                                 f"{', '.join(IMAGE_SUFFIXES)}).")
-        elif source.is_file():
-            files = [source]
-        else:
-            raise FileNotFoundError(f"{source}: no such file or folder.")
-        images, paths, failed = _read_files(files, config, workers)
-    elif isinstance(path_or_array, (list, tuple)) and any(is_path(p) for p in path_or_array):
-        for i, p in enumerate(path_or_array):
-            if not is_path(p):
-                raise TypeError(f"predict: path_or_array mixes file paths and other items "
-                                f"(item {i} is of type {type(p).__name__}); pass a list of paths "
-                                "or one image array.")
-            if not pathlib.Path(p).is_file():
-                raise FileNotFoundError(f"{p}: no such file.")
-        images, paths, failed = _read_files(list(path_or_array), config, workers)
-    elif isinstance(path_or_array, (list, tuple)) and not path_or_array:
+    if isinstance(path_or_array, (list, tuple)) and not path_or_array:
         raise ValueError("predict: path_or_array is an empty list: pass at least one file "
                          "path, a folder or an image array.")
+    if is_path(path_or_array) or (isinstance(path_or_array, (list, tuple))
+                                  and any(map(is_path, path_or_array))):
+        files = gather_images([path_or_array] if is_path(path_or_array) else path_or_array)
+        images, paths, failed = _read_files(files, config, workers)
     else:
         images = _prepare_array(path_or_array, config)
         paths = [None] * len(images)

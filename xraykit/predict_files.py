@@ -20,41 +20,9 @@ import warnings
 import numpy as np
 
 from xraykit import files
-from xraykit.folders import IMAGE_SUFFIXES, list_images
+from xraykit.folders import gather_images
 
 __all__ = ["FilePredictions", "gather_images", "predict_files", "write_grad_cams", "write_rows"]
-
-
-def gather_images(paths) -> list[pathlib.Path]:
-    """The image files named by a list of files and folders (folders searched recursively).
-
-    Args:
-        paths: Files (any name: a DICOM may have no suffix) and folders.
-
-    Returns:
-        The files, in the order given, each folder's files sorted.
-
-    Raises:
-        FileNotFoundError: If a path does not exist.
-        ValueError: If no path is given, or a folder holds no image file (the suffixes read are
-            listed).
-    """
-    if not paths:
-        raise ValueError("no image path given: name files or folders to predict.")
-    found: list[pathlib.Path] = []
-    for given in paths:
-        path = pathlib.Path(given)
-        if path.is_dir():
-            inside = list_images(path)
-            if not inside:
-                raise ValueError(f"{path}: no image file in this folder (looked for "
-                                 f"{', '.join(IMAGE_SUFFIXES)}, recursively).")
-            found.extend(inside)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or folder.")
-    return found
 
 
 @dataclasses.dataclass
