@@ -175,6 +175,20 @@ def test_extract_features_computes_once_then_reads_the_cache(lesson, small_data,
     assert len({path, other_weights, other_images}) == 3
 
 
+def test_features_of_a_mixed_precision_extractor_reload_as_float32(lesson, small_data, tmp_path):
+    """The gpu profiles' bfloat16 features: np.save cannot keep bfloat16, so they are float32."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        extractor = _tiny_extractor(0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    first, path = lesson.extract_features(extractor, small_data.x_val[:8], tmp_path)
+    again, _ = lesson.extract_features(extractor, small_data.x_val[:8], tmp_path)
+    assert first.dtype == again.dtype == np.float32
+    np.testing.assert_array_equal(again, first)
+    assert np.sqrt(np.mean(again.astype("float64") ** 2)) > 0  # the lesson's next line
+
+
 def test_train_probe_learns_informative_features(lesson):
     rng = np.random.default_rng(0)
     y = (rng.random((400, 1)) < 0.7).astype("float32")
