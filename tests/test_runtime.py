@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -152,3 +153,55 @@ def test_quiet_start_hides_torchs_0d_transpose_warning(start):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert ("Tensor.T is deprecated" in result.stderr) is not start
+
+
+_COMPILE_TWICE = """
+import pathlib, sys, numpy as np, xraykit
+keras = xraykit.quiet_start()
+folder = xraykit.runtime.use_compilation_cache()
+print(folder)
+
+def fit_a_new_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((16, 8, 8, 1)), np.zeros((16, 1)), epochs=1, verbose=0)
+    return sorted(p.name for p in pathlib.Path(folder).iterdir())
+
+first = fit_a_new_model()
+print(len(first), fit_a_new_model() == first)
+"""
+
+
+def _fresh_jax(script, tmp_path, **env_changes):
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "JAX_COMPILATION_"
+                                                            "CACHE_DIR")}
+    env.update(KERAS_BACKEND="jax", XRAYKIT_CACHE=str(tmp_path / "cache"),
+               PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", **env_changes)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.split()
+
+
+def test_jax_compiles_a_rebuilt_model_from_the_cache(tmp_path):
+    """The second, identical model adds no compiled program: each one is read from the cache."""
+    folder, entries, unchanged = _fresh_jax(_COMPILE_TWICE, tmp_path)
+    assert pathlib.Path(folder) == tmp_path / "cache" / "xraykit" / "jax_compilation_cache"
+    assert int(entries) >= 1 and unchanged == "True"
+    # The user's own cache folder wins, and the same programs are found there in a new process.
+    mine = tmp_path / "mine"
+    first = _fresh_jax(_COMPILE_TWICE, tmp_path, JAX_COMPILATION_CACHE_DIR=str(mine))
+    assert first[0] == str(mine) and int(first[1]) >= 1
+    assert _fresh_jax(_COMPILE_TWICE, tmp_path, JAX_COMPILATION_CACHE_DIR=str(mine))[1:] == [
+        first[1], "True"]
+
+
+def test_no_compilation_cache_under_tensorflow():
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("checks the TensorFlow side")
+    assert runtime.use_compilation_cache() is None
