@@ -14,6 +14,11 @@ OUT ?= build
 # pytest-xdist workers for the suites (the CI machine has 2 cores; notebooks and subprocess tests
 # leave one core idle when run one at a time).
 WORKERS ?= auto
+# What every suite runs with: xdist keeps each `xdist_group` on one worker (a module-scoped fixture
+# is built once), and JAX's compiled programs are shared by the workers, the notebooks' kernels and
+# the subprocesses of one run (tests build the same small models many times).
+PYTEST = JAX_COMPILATION_CACHE_DIR=$(abspath $(OUT))/jax-cache $(PY) -m pytest -q \
+	-p no:cacheprovider -n $(WORKERS) --dist loadgroup
 PORT ?=
 SITE_PROFILE ?= smoke
 STUDENT ?= $(OUT)/student
@@ -65,19 +70,16 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check xraykit tests benchmarks
 
 test-tensorflow: $(VENV)/.installed
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
-		-m "not install and not gpu_smoke"
+	KERAS_BACKEND=tensorflow $(PYTEST) -m "not install and not gpu_smoke"
 
 test-jax: $(VENV)/.installed
-	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
-		-m "backend and not notebooks and not install and not gpu_smoke"
+	KERAS_BACKEND=jax $(PYTEST) -m "backend and not notebooks and not install and not gpu_smoke"
 
 test-gpu-smoke: $(VENV)/.installed
-	KERAS_BACKEND=jax $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) -m gpu_smoke
+	KERAS_BACKEND=jax $(PYTEST) -m gpu_smoke
 
 test-torch: $(VENV)/.installed
-	KERAS_BACKEND=torch $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) \
-		-m "backend and not notebooks and not install and not gpu_smoke"
+	KERAS_BACKEND=torch $(PYTEST) -m "backend and not notebooks and not install and not gpu_smoke"
 
 # Builds the wheel, installs it with its declared dependencies only into a fresh venv (from the
 # package index), and runs the CLI and lesson 00 from there.

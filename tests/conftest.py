@@ -37,6 +37,36 @@ BACKEND_FREE = {
 }
 
 
+def one_backbone_off_tensorflow(params, kept="resnet50v2"):
+    """A parametrization over model families: under JAX and torch, one ImageNet backbone only.
+
+    An eager call of a large backbone dispatches hundreds of layers one by one; under JAX or torch
+    on a CPU that takes one to two minutes per backbone, against seconds under TensorFlow. xraykit's
+    code around a backbone (upsampling, grey to RGB, each preprocessing convention, the head) is
+    the same for all of them, and the conventions' layers are checked under every backend by
+    tests/test_saving.py; so off TensorFlow the other backbones show as skipped.
+
+    Args:
+        params: Family names, or tuples whose first item is one.
+        kept: The backbone that runs under every backend.
+
+    Returns:
+        ``params``, with a skip mark on the other backbones off TensorFlow.
+    """
+    from xraykit.models import model_info
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        return params
+    reason = "eager calls of this backbone run under TensorFlow only (one_backbone_off_tensorflow)"
+    marked = []
+    for param in params:
+        values = param if isinstance(param, tuple) else (param,)
+        skipped = values[0] != kept and model_info(values[0]).kind == "backbone"
+        marked.append(pytest.param(*values, marks=pytest.mark.skip(reason=reason))
+                      if skipped else param)
+    return marked
+
+
 def write_phantom_npz(path: pathlib.Path, per_split: int) -> pathlib.Path:
     """Writes ``per_split`` synthetic phantoms per split in MedMNIST's npz layout; returns path."""
     import numpy as np

@@ -1,8 +1,9 @@
 """Saves every kind of xraykit model in one process and loads it in another (tests/test_saving.py).
 
-Run as ``python tests/roundtrip_models.py save FOLDER`` then ``... load FOLDER`` in a second,
-fresh process; test_saving.py compares what the two wrote. Each model is small (tiny widths,
-the smallest input a network accepts) so the whole round trip takes seconds per backend.
+Run as ``python tests/roundtrip_models.py save FOLDER [FAMILY ...]`` then ``... load FOLDER``
+in a second, fresh process; test_saving.py compares what the two wrote. Each model is small
+(tiny widths, the smallest input a network accepts) so the whole round trip takes seconds per
+backend.
 
 ``save`` writes ``<name>.keras`` per model, ``inputs.npz``/``saved.npz`` (an input batch and the
 saving process's predictions) and ``saved.json`` (how to load each model, its augmentation
@@ -70,10 +71,10 @@ def _layer_models(keras, rng):
         yield f"layer_{name}", keras.Model(inputs, _tiny_head(x, keras)), False
 
 
-def _family_models(keras):
+def _family_models(keras, families):
     from xraykit.models import build_model, list_models, model_info
 
-    for name in list_models():
+    for name in families or list_models():
         spec = model_info(name)
         side = spec.min_size if spec.kind == "backbone" else 16
         model = build_model(name, (side, side, 1), width=4, depth=2, weights=None)
@@ -133,15 +134,20 @@ def _compiled_models(keras, rng):
         yield f"compiled_{task}", model, False, x, y
 
 
-def save(folder: pathlib.Path) -> None:
-    """Builds, saves and predicts every model; writes what the loading process must reproduce."""
+def save(folder: pathlib.Path, *families: str) -> None:
+    """Builds, saves and predicts every model; writes what the loading process must reproduce.
+
+    Args:
+        folder: Where to write.
+        *families: The model families to include (default: all of them).
+    """
     import keras
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     inputs, outputs, meta = {}, {}, {}
-    built = [*(m + (None, None) for m in _family_models(keras)),
+    built = [*(m + (None, None) for m in _family_models(keras, families)),
              *(m + (None, None) for m in _preset_models(keras)),
              *(m + (None, None) for m in _layer_models(keras, rng)),
              *_compiled_models(keras, rng)]
@@ -209,4 +215,4 @@ def load(folder: pathlib.Path) -> None:
 
 
 if __name__ == "__main__":
-    {"save": save, "load": load}[sys.argv[1]](pathlib.Path(sys.argv[2]))
+    {"save": save, "load": load}[sys.argv[1]](pathlib.Path(sys.argv[2]), *sys.argv[3:])
