@@ -82,7 +82,8 @@ def main(argv=None) -> dict:
     runs = {"bare": bare, "aug": lambda: xraykit_fit("light"), "plain": lambda: xraykit_fit(None)}
     seconds = {name: [] for name in runs}
     for round_index in range(args.rounds):
-        names = list(runs)[round_index % 3:] + list(runs)[:round_index % 3]
+        shift = round_index % len(runs)
+        names = list(runs)[shift:] + list(runs)[:shift]
         for name in names:
             seconds[name].extend(runs[name]())
     fastest = {name: min(values) for name, values in seconds.items()}

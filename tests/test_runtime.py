@@ -175,8 +175,8 @@ print(len(first), fit_a_new_model() == first)
 
 
 def _fresh_jax(script, tmp_path, **env_changes):
-    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "JAX_COMPILATION_"
-                                                            "CACHE_DIR")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KERAS_BACKEND", runtime.JAX_CACHE_ENV)}
     env.update(KERAS_BACKEND="jax", XRAYKIT_CACHE=str(tmp_path / "cache"),
                PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""),
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", **env_changes)

@@ -84,8 +84,8 @@ def roundtrip(tmp_path_factory, jax_cache):
     """Saves everything in one subprocess, loads it in a second; returns what both wrote."""
     folder = tmp_path_factory.mktemp("roundtrip")
     env = _env(jax_cache)
-    families = [f if isinstance(f, str) else None for f in one_backbone_off_tensorflow(FAMILIES)]
-    _run([HELPER, "save", folder, *filter(None, families)], env, folder)
+    families = [f for f in one_backbone_off_tensorflow(FAMILIES) if isinstance(f, str)]  # run
+    _run([HELPER, "save", folder, *families], env, folder)
     _run([HELPER, "load", folder], env, folder)
     saved, loaded = np.load(folder / "saved.npz"), np.load(folder / "loaded.npz")
     return {
