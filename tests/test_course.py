@@ -88,6 +88,20 @@ def test_stderr_of_cells_is_reported_and_the_kernel_log_kept_apart(tmp_path, cap
     assert (tmp_path / "out" / "00_noisy.kernel.log").is_file()
 
 
+def test_a_kernel_crash_is_reported_with_the_crashing_frames(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_crash.ipynb",
+              ["import ctypes", "def read_address_zero():\n    return ctypes.string_at(0)",
+               "read_address_zero()", "print('never')"])
+    run = course.run_notebook(folder / "00_crash.ipynb", tmp_path / "out", html=False)
+    assert run.status == "failed"
+    assert "DeadKernelError" in run.error and "00_crash.kernel.log" in run.error
+    assert "Fatal Python error: Segmentation fault" in run.error, run.error
+    assert "read_address_zero" in run.error  # the crashing thread's own frames are quoted
+    assert (tmp_path / "out" / "00_crash.ipynb").is_file()  # written up to the crash
+
+
 def _cli(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "xraykit", "course", *args],
                           capture_output=True, text=True, timeout=180, **kwargs)

@@ -270,6 +270,31 @@ class _Interruption:
             asyncio.ensure_future(self.client.km.shutdown_kernel(now=True))
 
 
+def _kernel_last_words(log: pathlib.Path, lines: int = 12) -> str:
+    """What a dead kernel's log says about its end, indented under a heading; ``""`` if nothing.
+
+    After a native crash, ``PYTHONFAULTHANDLER`` has written ``Fatal Python error: …`` and every
+    thread's stack: the fatal line and the crashing thread's innermost frames are quoted.
+    Otherwise (a backend's fatal message, an out-of-memory kill) the log's last lines are. Quoting
+    them keeps the cause in the run's report after the folder is gone (a CI machine's temporary
+    files).
+    """
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    found = [line for line in text.splitlines() if line.strip()]
+    fatal = next((i for i, line in enumerate(found) if line.startswith("Fatal Python error")), None)
+    current = next((i for i, line in enumerate(found) if line.startswith("Current thread")), None)
+    if fatal is not None and current is not None:
+        kept = [found[fatal], *found[current:current + lines]]
+    else:
+        kept = found[-lines:]
+    if not kept:
+        return ""
+    return "; the kernel log ends:" + "".join(f"\n    | {line}" for line in kept)
+
+
 def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: str = "smoke",
                  data: str | os.PathLike | None = None, backend: str | None = None,
                  timeout: int = 1800, html: bool = True,
@@ -324,6 +349,9 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # No browser shows live widgets in a headless run: draw their static figures instead.
     os.environ.setdefault("XRAYKIT_STATIC_WIDGETS", "1")
+    # A native crash of the kernel (a segfault in a backend) prints every thread's Python stack
+    # into the kernel log, which a failed run quotes.
+    os.environ.setdefault("PYTHONFAULTHANDLER", "1")
     start = time.perf_counter()
     status, error = "ok", ""
     # The kernel process's own stderr (jupyter_client's start-up notices, a native crash) goes to
@@ -340,7 +368,8 @@ def run_notebook(path: str | os.PathLike, out_dir: str | os.PathLike, profile: s
     except nbclient.exceptions.CellExecutionError as err:
         status, error = "failed", _first_error(notebook) or str(err).strip().splitlines()[-1]
     except Exception as err:  # kernel died, timeout
-        status, error = "failed", f"{type(err).__name__}: {err} (kernel log: {kernel_log})"
+        status, error = "failed", (f"{type(err).__name__}: {err} (kernel log: {kernel_log})"
+                                   f"{_kernel_last_words(kernel_log)}")
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
