@@ -26,6 +26,29 @@ def test_notebook_is_stored_clean(path):
     assert None not in ids and len(set(ids)) == len(ids)
 
 
+SHARED_FOLDER = re.compile(r"gettempdir\(\)|[\"']/tmp/|[\"']~/")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_lesson_writes_to_a_fixed_shared_folder(path):
+    """Two runs of a lesson at once (two students on one server, two test workers) share no files.
+
+    A fixed folder in the system's temporary directory let two runs of lesson 6 overwrite each
+    other's trial checkpoints (HDF5 refused the lock, or a kernel died); each run now makes its
+    own with ``tempfile.mkdtemp`` or writes beside the notebook.
+    """
+    code = "\n".join("".join(cell["source"]) for cell in
+                     json.loads(path.read_text(encoding="utf-8"))["cells"]
+                     if cell["cell_type"] == "code")
+    assert not SHARED_FOLDER.search(code), SHARED_FOLDER.search(code)
+
+
+def test_the_shared_folder_check_can_fail():
+    assert SHARED_FOLDER.search('os.path.join(tempfile.gettempdir(), "runs")')
+    assert SHARED_FOLDER.search('RUN_DIR = "/tmp/tuning"')
+    assert not SHARED_FOLDER.search('tempfile.mkdtemp(prefix="xraykit_06_")')
+
+
 def test_every_lesson_has_a_notebook():
     prefixes = {p.name[:2] for p in NOTEBOOKS}
     assert {"00", "01", "02", "03", "04", "05", "06", "07", "08"} <= prefixes
