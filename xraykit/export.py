@@ -129,7 +129,11 @@ def _keras_export(model, target: pathlib.Path, format: str) -> None:
     level = logger.level
     logger.setLevel(max(level, logging.WARNING))
     try:
-        model.export(str(target), format=format, verbose=False)
+        with warnings.catch_warnings():
+            # Under torch the ONNX export traces the model, and PyTorch's tracer warns about Keras'
+            # own shape arithmetic (Python ints and booleans read from tensors): nothing to act on.
+            warnings.filterwarnings("ignore", message="Converting a tensor to a Python")
+            model.export(str(target), format=format, verbose=False)
     except ImportError as err:
         raise RuntimeError(f"exporting to {format!r} needs a package that is not installed "
                            f"({err}); install it, or use format='tf_saved_model'.") from err
