@@ -57,13 +57,13 @@ course: $(VENV)/.installed
 
 # ruff first (pycodestyle, pyflakes, isort, Google docstrings), then the suites:
 # - tensorflow: every test, every notebook in smoke (with the shared data and offline);
-# - jax: the backend-sensitive tests (marker `backend`);
+# - jax: the backend-sensitive tests (marker `backend`) and four lessons in gpu-smoke;
 # - `make test-extended`: the torch suite and every notebook in gpu-smoke under JAX (not in CI);
 # - the wheel installed into a fresh environment.
 test: lint test-tensorflow test-jax test-install
 
 # What CI's 25-minute budget on 2 cores cannot hold yet: the backend-sensitive tests under torch and
-# the whole course in the gpu-smoke profile under JAX (each well over ten minutes on 2 cores).
+# the whole course in the gpu-smoke profile under JAX (about 24 CPU-minutes; CI runs four lessons).
 test-extended: test-torch test-gpu-smoke
 
 lint: $(VENV)/.installed
@@ -72,8 +72,10 @@ lint: $(VENV)/.installed
 test-tensorflow: $(VENV)/.installed
 	KERAS_BACKEND=tensorflow $(PYTEST) -m "not install and not gpu_smoke"
 
+# The JAX backend tests, and in the same run the lessons whose gpu-smoke run fits CI's budget.
 test-jax: $(VENV)/.installed
-	KERAS_BACKEND=jax $(PYTEST) -m "backend and not notebooks and not install and not gpu_smoke"
+	KERAS_BACKEND=jax $(PYTEST) \
+		-m "(backend or gpu_smoke) and not notebooks and not install and not extended"
 
 test-gpu-smoke: $(VENV)/.installed
 	KERAS_BACKEND=jax $(PYTEST) -m gpu_smoke
