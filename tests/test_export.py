@@ -8,6 +8,7 @@ a user saves (the int8 model) is reloaded in a fresh process.
 import pathlib
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -71,8 +72,6 @@ def test_export_replaces_an_old_export_and_leaves_no_partial_folder(model, nih_i
 @pytest.mark.skipif(keras.backend.backend() != "torch",
                     reason="the ONNX export traces the model under torch only")
 def test_onnx_export_under_torch_warns_nothing(model, nih_images, tmp_path):
-    import warnings
-
     model(nih_images[:2])  # Keras exports to ONNX only a model that has been called
     path = tmp_path / "model.onnx"
     with warnings.catch_warnings(record=True) as caught:
