@@ -17,6 +17,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from xraykit import course, site
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# One worker runs this module (make test uses --dist loadgroup), so the site is built once.
+pytestmark = pytest.mark.xdist_group("site")
 
 
 @pytest.fixture(scope="module")
