@@ -57,13 +57,14 @@ course: $(VENV)/.installed
 
 # ruff first (pycodestyle, pyflakes, isort, Google docstrings), then the suites:
 # - tensorflow: every test, every notebook in smoke (with the shared data and offline);
-# - jax: the backend-sensitive tests (marker `backend`) and lesson 7 in gpu-smoke;
+# - jax: the backend-sensitive tests (marker `backend`) and lessons 0, 6 and 7 in gpu-smoke
+#   (GPU_SMOKE_IN_CI in tests/test_notebooks.py);
 # - `make test-extended`: the torch suite and every notebook in gpu-smoke under JAX (not in CI);
 # - the wheel installed into a fresh environment.
 test: lint test-tensorflow test-jax test-install
 
 # What CI's 25-minute budget on 2 cores cannot hold yet: the backend-sensitive tests under torch and
-# the whole course in the gpu-smoke profile under JAX (about 24 CPU-minutes; CI runs lesson 7).
+# the whole course in the gpu-smoke profile under JAX (about 24 CPU-minutes; CI runs three lessons).
 test-extended: test-torch test-gpu-smoke
 
 lint: $(VENV)/.installed
