@@ -57,8 +57,8 @@ course: $(VENV)/.installed
 
 # ruff first (pycodestyle, pyflakes, isort, Google docstrings), then the suites:
 # - tensorflow: every test, every notebook in smoke (with the shared data and offline);
-# - jax: the backend-sensitive tests (marker `backend`) and lessons 0, 6 and 7 in gpu-smoke
-#   (GPU_SMOKE_IN_CI in tests/test_notebooks.py);
+# - jax: the backend-sensitive tests (marker `backend`) and, in gpu-smoke, the lessons of
+#   GPU_SMOKE_IN_CI (tests/test_notebooks.py);
 # - `make test-extended`: the torch suite and every notebook in gpu-smoke under JAX (not in CI);
 # - the wheel installed into a fresh environment.
 test: lint test-tensorflow test-jax test-install
