@@ -120,6 +120,25 @@ def test_int8_copy_agrees_with_the_float_model_and_reloads_in_a_fresh_process(mo
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), after, atol=1e-6)
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_int8_copy_of_a_mixed_precision_model_computes_in_float32(policy, nih_images):
+    """Keras refuses int8 on float16 layers (a T4's policy): the copy is built in float32."""
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        mixed = build_model("small_cnn", (SIDE, SIDE, 1), task="multilabel", num_classes=3,
+                            width=4, depth=2, seed=0)
+        quantized, names = export.quantized_copy(mixed)
+        assert keras.config.dtype_policy().name == policy  # the user's policy is back
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert names == ["logits"] and mixed.get_layer("logits").compute_dtype != "float32"
+    assert {layer.compute_dtype for layer in quantized.layers} == {"float32"}
+    before = mixed.predict(nih_images, verbose=0)
+    after = quantized.predict(nih_images, verbose=0)
+    assert after.dtype == np.float32 and 0 < np.abs(after - before).max() < 0.05
+
+
 def test_quantizing_a_model_without_dense_layers_is_refused():
     inputs = keras.Input((8, 8, 1))
     conv_only = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs))

@@ -232,6 +232,9 @@ def quantized_layers(model) -> list[str]:
 def quantized_copy(model, mode: str = "int8"):
     """``model.quantize(mode)`` applied to a copy, so the float model stays as it was.
 
+    The copy computes in float32 whatever the model's policy: Keras refuses to quantize layers
+    that compute in float16 (``mixed_float16``, a T4's policy), and the int8 copy is for serving.
+
     Args:
         model: A built Keras model.
         mode: A ``keras.Model.quantize`` mode (``"int8"``, ``"float8"``, ``"int4"``).
@@ -245,7 +248,18 @@ def quantized_copy(model, mode: str = "int8"):
     """
     import keras
 
-    copy = keras.models.clone_model(model)
+    def float32_layer(layer):
+        config = layer.get_config()
+        if "dtype" in config:  # layers have a policy; a functional graph's plain ops do not
+            config["dtype"] = "float32"
+        return layer.__class__.from_config(config)
+
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # the policy of the copy itself
+    try:
+        copy = keras.models.clone_model(model, clone_function=float32_layer, recursive=True)
+    finally:
+        keras.config.set_dtype_policy(policy)
     copy.set_weights(model.get_weights())
     with warnings.catch_warnings():  # one warning per layer type that keeps float weights
         warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
