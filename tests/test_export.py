@@ -123,6 +123,7 @@ def test_int8_copy_agrees_with_the_float_model_and_reloads_in_a_fresh_process(mo
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_int8_copy_of_a_mixed_precision_model_computes_in_float32(policy, nih_images):
     """Keras refuses int8 on float16 layers (a T4's policy): the copy is built in float32."""
+    previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
         keras.utils.set_random_seed(0)
@@ -131,7 +132,7 @@ def test_int8_copy_of_a_mixed_precision_model_computes_in_float32(policy, nih_im
         quantized, names = export.quantized_copy(mixed)
         assert keras.config.dtype_policy().name == policy  # the user's policy is back
     finally:
-        keras.config.set_dtype_policy("float32")
+        keras.config.set_dtype_policy(previous)
     assert names == ["logits"] and mixed.get_layer("logits").compute_dtype != "float32"
     assert {layer.compute_dtype for layer in quantized.layers} == {"float32"}
     before = mixed.predict(nih_images, verbose=0)
